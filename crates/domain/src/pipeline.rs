@@ -1,0 +1,524 @@
+//! Pipelines: which files, what schema, which destination, how to load.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::connector::validate_name;
+use crate::error::DomainError;
+use crate::format::{CsvDialect, RecordFormat};
+use crate::identifier::Identifier;
+use crate::ids::{ConnectorId, PipelineId};
+use crate::schema::Schema;
+use crate::time::Timestamp;
+
+/// Most partitions a run may be cut into.
+pub const MAX_PARTITIONS: u32 = 64;
+
+/// How valid rows reach the destination table (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LoadStrategy {
+    /// Insert; with key columns, rows whose key exists are skipped.
+    Append,
+    /// Insert or update by key; the last occurrence in file order wins.
+    Upsert,
+    /// Load into a shadow table and swap it in when the run completes.
+    Replace,
+}
+
+impl LoadStrategy {
+    /// Every strategy.
+    pub const ALL: [LoadStrategy; 3] = [Self::Append, Self::Upsert, Self::Replace];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Append => "append",
+            Self::Upsert => "upsert",
+            Self::Replace => "replace",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// True if a retry resumes after the checkpoints (append, upsert) rather
+    /// than starting over (replace).
+    pub fn is_resumable(self) -> bool {
+        matches!(self, Self::Append | Self::Upsert)
+    }
+}
+
+impl fmt::Display for LoadStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a pipeline may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PipelineStatus {
+    /// Runs may start (by hand, API or polling).
+    #[default]
+    Active,
+    /// No run starts; polling skips the pipeline.
+    Paused,
+}
+
+/// The file format of the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// Delimited text.
+    #[default]
+    Csv,
+    /// JSON Lines.
+    Jsonl,
+}
+
+/// Decompression of source files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// gzip when the key ends in `.gz`, otherwise none.
+    #[default]
+    Auto,
+    /// Never decompress.
+    None,
+    /// Always gunzip.
+    Gzip,
+}
+
+impl Compression {
+    /// True if the object at `key` must be gunzipped.
+    pub fn is_gzip(self, key: &str) -> bool {
+        match self {
+            Self::Auto => key.ends_with(".gz"),
+            Self::None => false,
+            Self::Gzip => true,
+        }
+    }
+}
+
+fn default_delimiter() -> String {
+    ",".into()
+}
+fn default_quote() -> String {
+    "\"".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// CSV settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CsvOptions {
+    /// One ASCII character; `,` by default (`\t` for TSV).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: String,
+    /// One ASCII character; `"` by default.
+    #[serde(default = "default_quote")]
+    pub quote: String,
+    /// The first line of each file names the columns (matched to the schema by name).
+    #[serde(default = "default_true")]
+    pub header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: default_delimiter(),
+            quote: default_quote(),
+            header: true,
+        }
+    }
+}
+
+/// Which files to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Key prefix (a folder, such as `data/customers/`).
+    #[serde(default)]
+    pub prefix: String,
+    /// Glob on the key relative to the prefix (`*.csv`, `**/*.csv.gz`); all files when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// File format.
+    #[serde(default)]
+    pub format: SourceFormat,
+    /// CSV settings.
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// Decompression.
+    #[serde(default)]
+    pub compression: Compression,
+}
+
+/// Where rows go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Destination {
+    /// Destination table in the warehouse schema; created from the schema if missing.
+    pub table: Identifier,
+    /// Columns that identify a row (required for upsert).
+    #[serde(default)]
+    pub key_columns: Vec<Identifier>,
+}
+
+fn default_interval() -> u32 {
+    15
+}
+fn default_touch_file() -> String {
+    "_READY.dat".into()
+}
+
+/// File-arrival polling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PollingSpec {
+    /// Whether the touch file is watched.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Minutes between checks (at least 1).
+    #[serde(default = "default_interval")]
+    pub interval_minutes: u32,
+    /// Name of the touch file under `prefix`.
+    #[serde(default = "default_touch_file")]
+    pub touch_file: String,
+    /// Where the touch file is looked for; the source prefix when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Delete the touch file once the run it started succeeded.
+    #[serde(default)]
+    pub delete_after_process: bool,
+}
+
+impl Default for PollingSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval_minutes: default_interval(),
+            touch_file: default_touch_file(),
+            prefix: None,
+            delete_after_process: false,
+        }
+    }
+}
+
+fn default_partitions() -> u32 {
+    4
+}
+
+/// Everything a user defines about a pipeline (the body of create and the
+/// result of applying a patch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Display name.
+    pub name: String,
+    /// `active` or `paused`.
+    #[serde(default)]
+    pub status: PipelineStatus,
+    /// The connector holding the files.
+    pub connector_id: ConnectorId,
+    /// Which files and how to read them.
+    pub source: SourceSpec,
+    /// Row schema.
+    pub schema: Schema,
+    /// Destination table and key.
+    pub destination: Destination,
+    /// Load strategy.
+    pub load_strategy: LoadStrategy,
+    /// Partitions per run (1–64).
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// Failed rows tolerated before the run fails; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<u64>,
+    /// Touch-file polling.
+    #[serde(default)]
+    pub polling: PollingSpec,
+}
+
+fn single_ascii(s: &str, field: &str) -> Result<u8, DomainError> {
+    match s.as_bytes() {
+        [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' => Ok(*b),
+        _ => Err(DomainError::field(
+            field,
+            "must be exactly one ASCII character other than a line break",
+        )),
+    }
+}
+
+fn check_key_path(path: &str, field: &str) -> Result<(), DomainError> {
+    if path.starts_with('/') {
+        return Err(DomainError::field(
+            field,
+            "must be relative (no leading `/`)",
+        ));
+    }
+    if path.split('/').any(|seg| seg == "..") {
+        return Err(DomainError::field(field, "must not contain `..`"));
+    }
+    if path.len() > 1024 {
+        return Err(DomainError::field(field, "must be at most 1024 characters"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(DomainError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+impl PipelineSpec {
+    /// Checks every rule of a pipeline definition; the error names the first
+    /// offending field as a JSON path.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        validate_name(&self.name, "name")?;
+        check_key_path(&self.source.prefix, "source.prefix")?;
+        if let Some(p) = &self.source.pattern {
+            if p.is_empty() || p.len() > 1024 {
+                return Err(DomainError::field(
+                    "source.pattern",
+                    "must be 1 to 1024 characters",
+                ));
+            }
+        }
+        let delimiter = single_ascii(&self.source.csv.delimiter, "source.csv.delimiter")?;
+        let quote = single_ascii(&self.source.csv.quote, "source.csv.quote")?;
+        if delimiter == quote {
+            return Err(DomainError::field(
+                "source.csv.quote",
+                "must differ from the delimiter",
+            ));
+        }
+        self.schema.validate()?;
+        let mut keys = HashSet::new();
+        for (i, key) in self.destination.key_columns.iter().enumerate() {
+            let field = format!("destination.keyColumns[{i}]");
+            if self.schema.column(key.as_str()).is_none() {
+                return Err(DomainError::field(
+                    field,
+                    format!("`{key}` is not a column of the schema"),
+                ));
+            }
+            if !keys.insert(key.as_str()) {
+                return Err(DomainError::field(
+                    field,
+                    format!("`{key}` is listed twice"),
+                ));
+            }
+        }
+        if self.load_strategy == LoadStrategy::Upsert && self.destination.key_columns.is_empty() {
+            return Err(DomainError::field(
+                "destination.keyColumns",
+                "upsert needs at least one key column",
+            ));
+        }
+        if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
+            return Err(DomainError::field(
+                "partitions",
+                format!("must be between 1 and {MAX_PARTITIONS}"),
+            ));
+        }
+        let p = &self.polling;
+        if p.interval_minutes < 1 {
+            return Err(DomainError::field(
+                "polling.intervalMinutes",
+                "must be at least 1",
+            ));
+        }
+        if p.interval_minutes > 44_640 {
+            return Err(DomainError::field(
+                "polling.intervalMinutes",
+                "must be at most 44640 (31 days)",
+            ));
+        }
+        if p.touch_file.is_empty() || p.touch_file.ends_with('/') {
+            return Err(DomainError::field("polling.touchFile", "must name a file"));
+        }
+        check_key_path(&p.touch_file, "polling.touchFile")?;
+        if let Some(prefix) = &p.prefix {
+            check_key_path(prefix, "polling.prefix")?;
+        }
+        Ok(())
+    }
+
+    /// The decoder settings for this source. Call after [`Self::validate`].
+    pub fn record_format(&self) -> RecordFormat {
+        match self.source.format {
+            SourceFormat::Csv => RecordFormat::Csv(CsvDialect {
+                delimiter: self.source.csv.delimiter.bytes().next().unwrap_or(b','),
+                quote: self.source.csv.quote.bytes().next().unwrap_or(b'"'),
+            }),
+            SourceFormat::Jsonl => RecordFormat::Jsonl,
+        }
+    }
+
+    /// True if the first line of each file is a header.
+    pub fn has_header(&self) -> bool {
+        self.source.format == SourceFormat::Csv && self.source.csv.header
+    }
+
+    /// Where the touch file is looked for.
+    pub fn polling_prefix(&self) -> &str {
+        self.polling
+            .prefix
+            .as_deref()
+            .unwrap_or(&self.source.prefix)
+    }
+
+    /// Full key of the touch file: polling prefix joined with its name.
+    pub fn touch_file_key(&self) -> String {
+        join_key(self.polling_prefix(), &self.polling.touch_file)
+    }
+}
+
+/// Joins a prefix and a name with exactly one `/` between them.
+pub fn join_key(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else if prefix.ends_with('/') {
+        format!("{prefix}{name}")
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// A stored pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Pipeline {
+    /// Id (`pipe_…`).
+    pub id: PipelineId,
+    /// The definition.
+    #[serde(flatten)]
+    pub spec: PipelineSpec,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "name": "Daily Customer Import",
+            "connectorId": "conn_01J9Z8Y7X6W5V4T3S2R1Q0P9NM",
+            "source": {"prefix": "data/customers/", "pattern": "*.csv"},
+            "schema": {"columns": [
+                {"name": "id", "type": "integer", "required": true},
+                {"name": "email", "type": "email"}
+            ]},
+            "destination": {"table": "customers", "keyColumns": ["id"]},
+            "loadStrategy": "upsert"
+        })
+    }
+
+    fn parse(v: serde_json::Value) -> PipelineSpec {
+        serde_json::from_value(v).expect("spec")
+    }
+
+    fn field_of(v: serde_json::Value) -> String {
+        match parse(v).validate() {
+            Err(DomainError::InvalidField { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_a_valid_spec() {
+        let spec = parse(base());
+        assert_eq!(spec.validate(), Ok(()));
+        assert_eq!(spec.partitions, 4);
+        assert_eq!(spec.status, PipelineStatus::Active);
+        assert!(spec.has_header());
+        assert_eq!(spec.polling.touch_file, "_READY.dat");
+        assert_eq!(spec.touch_file_key(), "data/customers/_READY.dat");
+        assert_eq!(
+            spec.record_format(),
+            RecordFormat::Csv(CsvDialect::default())
+        );
+    }
+
+    #[test]
+    fn rule_violations_name_their_field() {
+        let mut v = base();
+        v["destination"]["keyColumns"] = serde_json::json!([]);
+        assert_eq!(field_of(v), "destination.keyColumns");
+        let mut v = base();
+        v["destination"]["keyColumns"] = serde_json::json!(["nope"]);
+        assert_eq!(field_of(v), "destination.keyColumns[0]");
+        for bad in [0, 65] {
+            let mut v = base();
+            v["partitions"] = serde_json::json!(bad);
+            assert_eq!(field_of(v), "partitions");
+        }
+        let mut v = base();
+        v["polling"] = serde_json::json!({"enabled": true, "intervalMinutes": 0});
+        assert_eq!(field_of(v), "polling.intervalMinutes");
+        let mut v = base();
+        v["source"]["csv"] = serde_json::json!({"delimiter": ",,"});
+        assert_eq!(field_of(v), "source.csv.delimiter");
+        let mut v = base();
+        v["source"]["prefix"] = serde_json::json!("../etc");
+        assert_eq!(field_of(v), "source.prefix");
+        let mut v = base();
+        v["polling"] = serde_json::json!({"touchFile": "/abs"});
+        assert_eq!(field_of(v), "polling.touchFile");
+    }
+
+    #[test]
+    fn bad_enum_values_and_identifiers_do_not_parse() {
+        let mut v = base();
+        v["loadStrategy"] = serde_json::json!("merge");
+        assert!(serde_json::from_value::<PipelineSpec>(v).is_err());
+        let mut v = base();
+        v["destination"]["table"] = serde_json::json!("x; DROP TABLE y");
+        assert!(serde_json::from_value::<PipelineSpec>(v).is_err());
+    }
+
+    #[test]
+    fn compression_by_extension() {
+        assert!(Compression::Auto.is_gzip("a/b.csv.gz"));
+        assert!(!Compression::Auto.is_gzip("a/b.csv"));
+        assert!(Compression::Gzip.is_gzip("a/b.csv"));
+        assert!(!Compression::None.is_gzip("a/b.csv.gz"));
+    }
+
+    #[test]
+    fn resumable_strategies() {
+        assert!(LoadStrategy::Append.is_resumable());
+        assert!(LoadStrategy::Upsert.is_resumable());
+        assert!(!LoadStrategy::Replace.is_resumable());
+    }
+
+    #[test]
+    fn keys_join_with_one_slash() {
+        assert_eq!(join_key("", "_READY.dat"), "_READY.dat");
+        assert_eq!(join_key("a/", "x"), "a/x");
+        assert_eq!(join_key("a", "x"), "a/x");
+    }
+}

@@ -1,0 +1,250 @@
+//! Row schemas: column types and constraints, as a pipeline declares them.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::identifier::Identifier;
+
+/// Most columns a schema may declare (PostgreSQL allows 1,600 per table; the
+/// lineage columns need room too).
+pub const MAX_COLUMNS: usize = 1_000;
+
+/// Prefix reserved for Sluice's lineage columns.
+pub const RESERVED_PREFIX: &str = "_sluice_";
+
+/// The type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    /// Any UTF-8 text without NUL characters.
+    String,
+    /// A 64-bit signed integer.
+    Integer,
+    /// A decimal number (`-12.5`, `3e4`); stored exactly.
+    Number,
+    /// `true`/`false`, `t`/`f`, `yes`/`no`, `1`/`0` (any case).
+    Boolean,
+    /// A calendar date `YYYY-MM-DD`.
+    Date,
+    /// An RFC 3339 timestamp with an offset.
+    Timestamp,
+    /// An e-mail address.
+    Email,
+    /// A UUID in its canonical 8-4-4-4-12 hexadecimal form.
+    Uuid,
+}
+
+impl ColumnType {
+    /// Every type, for exhaustive tests.
+    pub const ALL: [ColumnType; 8] = [
+        Self::String,
+        Self::Integer,
+        Self::Number,
+        Self::Boolean,
+        Self::Date,
+        Self::Timestamp,
+        Self::Email,
+        Self::Uuid,
+    ];
+}
+
+/// One column of a schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Column {
+    /// Column name in the destination table (and, with a CSV header, in the file).
+    pub name: Identifier,
+    /// Value type.
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+    /// An empty or absent value is an error.
+    #[serde(default)]
+    pub required: bool,
+    /// Longest accepted value, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    /// A regular expression the whole value must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The only accepted values (compared exactly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_values: Option<Vec<String>>,
+}
+
+/// The columns of a pipeline's rows, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Schema {
+    /// Columns in file order.
+    pub columns: Vec<Column>,
+}
+
+impl Schema {
+    /// Checks the rules a schema must satisfy; errors name the field as
+    /// `schema.columns[i].…`.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if self.columns.is_empty() {
+            return Err(DomainError::field(
+                "schema.columns",
+                "must declare at least one column",
+            ));
+        }
+        if self.columns.len() > MAX_COLUMNS {
+            return Err(DomainError::field(
+                "schema.columns",
+                format!("must declare at most {MAX_COLUMNS} columns"),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, col) in self.columns.iter().enumerate() {
+            let at = |f: &str| format!("schema.columns[{i}].{f}");
+            if col.name.as_str().starts_with(RESERVED_PREFIX) {
+                return Err(DomainError::field(
+                    at("name"),
+                    format!(
+                        "names starting with `{RESERVED_PREFIX}` are reserved for lineage columns"
+                    ),
+                ));
+            }
+            if !seen.insert(col.name.as_str()) {
+                return Err(DomainError::field(
+                    at("name"),
+                    format!("duplicate column `{}`", col.name),
+                ));
+            }
+            if col.max_length == Some(0) {
+                return Err(DomainError::field(at("maxLength"), "must be at least 1"));
+            }
+            if let Some(p) = &col.pattern {
+                compile_pattern(p).map_err(|m| DomainError::field(at("pattern"), m))?;
+            }
+            if let Some(values) = &col.allowed_values {
+                if values.is_empty() {
+                    return Err(DomainError::field(at("allowedValues"), "must not be empty"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The column called `name`, if any.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name.as_str() == name)
+    }
+}
+
+/// Compiles a column pattern, anchored so it must match the whole value, with
+/// a size limit so a hostile pattern cannot exhaust memory.
+pub(crate) fn compile_pattern(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .dfa_size_limit(1 << 20)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => "pattern is too large".to_owned(),
+            _ => "is not a valid regular expression".to_owned(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, t: ColumnType) -> Column {
+        Column {
+            name: Identifier::parse(name).expect("identifier"),
+            column_type: t,
+            required: false,
+            max_length: None,
+            pattern: None,
+            allowed_values: None,
+        }
+    }
+
+    #[test]
+    fn a_sound_schema_validates() {
+        let s = Schema {
+            columns: vec![
+                col("id", ColumnType::Integer),
+                col("email", ColumnType::Email),
+            ],
+        };
+        assert_eq!(s.validate(), Ok(()));
+        assert!(s.column("email").is_some());
+    }
+
+    #[test]
+    fn schema_errors_name_the_field() {
+        let field_of = |s: Schema| match s.validate() {
+            Err(DomainError::InvalidField { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        };
+        assert_eq!(field_of(Schema { columns: vec![] }), "schema.columns");
+        let dup = Schema {
+            columns: vec![col("a", ColumnType::String), col("a", ColumnType::String)],
+        };
+        assert_eq!(field_of(dup), "schema.columns[1].name");
+        let reserved = Schema {
+            columns: vec![col("_sluice_row", ColumnType::String)],
+        };
+        assert_eq!(field_of(reserved), "schema.columns[0].name");
+        let mut bad_pattern = col("a", ColumnType::String);
+        bad_pattern.pattern = Some("(".into());
+        assert_eq!(
+            field_of(Schema {
+                columns: vec![bad_pattern]
+            }),
+            "schema.columns[0].pattern"
+        );
+        let mut huge = col("a", ColumnType::String);
+        huge.pattern = Some("\\w{1000}{1000}".into());
+        assert_eq!(
+            field_of(Schema {
+                columns: vec![huge]
+            }),
+            "schema.columns[0].pattern"
+        );
+        let mut zero = col("a", ColumnType::String);
+        zero.max_length = Some(0);
+        assert_eq!(
+            field_of(Schema {
+                columns: vec![zero]
+            }),
+            "schema.columns[0].maxLength"
+        );
+        let mut none_allowed = col("a", ColumnType::String);
+        none_allowed.allowed_values = Some(vec![]);
+        assert_eq!(
+            field_of(Schema {
+                columns: vec![none_allowed]
+            }),
+            "schema.columns[0].allowedValues"
+        );
+    }
+
+    #[test]
+    fn wire_format_is_camel_case_with_type() {
+        let json = r#"{"columns":[{"name":"age","type":"integer","required":true,"maxLength":3,"allowedValues":["1"]}]}"#;
+        let s: Schema = serde_json::from_str(json).expect("parse");
+        assert_eq!(s.columns[0].column_type, ColumnType::Integer);
+        assert_eq!(s.columns[0].max_length, Some(3));
+        assert!(
+            serde_json::from_str::<Schema>(r#"{"columns":[{"name":"a","type":"blob"}]}"#).is_err()
+        );
+        assert!(
+            serde_json::from_str::<Schema>(r#"{"columns":[{"name":"A b","type":"string"}]}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<Schema>(
+                r#"{"columns":[{"name":"a","type":"string","extra":1}]}"#
+            )
+            .is_err()
+        );
+    }
+}
