@@ -1,0 +1,1 @@
+//! In-memory fakes and port contract suites.

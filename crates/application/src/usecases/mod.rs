@@ -1,0 +1,3 @@
+//! Use cases: what Sluice does, orchestrating the ports.
+
+pub mod engine;
