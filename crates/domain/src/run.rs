@@ -258,6 +258,18 @@ pub struct LogEntry {
     pub timestamp: Timestamp,
 }
 
+/// The message logged (stage `finalize`) when a run reaches a terminal status
+/// after loading: the outcome in numbers.
+pub fn finalize_message(status: RunStatus, counters: &Counters, total_rows: u64) -> String {
+    format!(
+        "Run {status}: {} of {total_rows} rows processed ({} loaded, {} skipped, {} failed)",
+        counters.processed(),
+        counters.loaded,
+        counters.skipped,
+        counters.failed
+    )
+}
+
 /// Cuts `total_rows` into at most `partitions` contiguous ranges of nearly
 /// equal size. Returns `(first_row, row_count)` pairs; fewer ranges than asked
 /// when there are fewer rows, none for an empty source.
@@ -310,6 +322,18 @@ impl RowIndex {
             let step = self.step;
             self.entries.retain(|(r, _)| (r - 1) % step == 0);
         }
+    }
+
+    /// The message logged (stage `finalize`) when a run reaches a terminal status
+    /// after loading: the outcome in numbers.
+    pub fn finalize_message(status: RunStatus, counters: &Counters, total_rows: u64) -> String {
+        format!(
+            "Run {status}: {} of {total_rows} rows processed ({} loaded, {} skipped, {} failed)",
+            counters.processed(),
+            counters.loaded,
+            counters.skipped,
+            counters.failed
+        )
     }
 
     /// Cuts `total_rows` into at most `partitions` ranges whose boundaries

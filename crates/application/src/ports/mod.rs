@@ -32,4 +32,4 @@ pub use store::{
 #[cfg(any(test, feature = "mock"))]
 pub use clock::{MockClock, MockIdGenerator};
 #[cfg(any(test, feature = "mock"))]
-pub use source::{MockObjectSource, MockObjectSourceFactory};
+pub use source::MockObjectSourceFactory;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sluice_domain::ids::RunId;
 use sluice_domain::pipeline::PipelineSpec;
-use sluice_domain::run::{Checkpoint, Counters, LogEntry, PartitionRange, Run, RunMetadata};
+use sluice_domain::run::{Checkpoint, Counters, LogEntry, PartitionRange, Run};
 use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 
@@ -191,11 +191,4 @@ pub trait WorkQueue: Send + Sync {
 
     /// The run's status, to notice cancellation between batches.
     async fn run_status(&self, run_id: RunId) -> Result<RunStatus, StoreError>;
-
-    /// Records that a run's touch file was deleted after success.
-    async fn mark_touch_file_deleted(
-        &self,
-        run_id: RunId,
-        metadata: &RunMetadata,
-    ) -> Result<(), StoreError>;
 }

@@ -47,8 +47,8 @@ pub struct ObjectInfo {
 /// Bytes of an object, in chunks of any size.
 pub type ByteStream = BoxStream<'static, Result<Bytes, SourceError>>;
 
-/// One connector's store.
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+/// One connector's store. (No mockall mock: use the in-memory fake of the
+/// `testing` feature.)
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
     /// Objects under `prefix` whose key relative to the prefix matches the glob

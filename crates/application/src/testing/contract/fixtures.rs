@@ -1,0 +1,218 @@
+//! Builders for contract tests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sluice_domain::connector::{Connector, ConnectorConfig, ConnectorType, Credentials};
+use sluice_domain::identifier::Identifier;
+use sluice_domain::ids::{ConnectorId, PipelineId, RunId, Ulid};
+use sluice_domain::pipeline::{
+    Destination, LoadStrategy, Pipeline, PipelineSpec, PollingSpec, SourceSpec,
+};
+use sluice_domain::run::{
+    LogEntry, LogStage, PartitionRange, RunMetadata, SourcePosition, Trigger,
+};
+use sluice_domain::schema::{Column, ColumnType, Schema};
+use sluice_domain::time::Timestamp;
+
+use super::ContractStore;
+use crate::ports::{ExtractionResult, LoadTarget, NewRun, SourceFile, WorkerId};
+
+/// Ids and entities for one contract test.
+#[derive(Debug, Default)]
+pub struct Fixture {
+    next: AtomicU64,
+}
+
+/// The fixed start time of contract tests.
+pub const T0: Timestamp = Timestamp(1_750_000_000_000);
+
+impl Fixture {
+    /// A new fixture.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A fresh ULID, increasing.
+    pub fn ulid(&self) -> Ulid {
+        let n = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        Ulid::from_parts(1_750_000_000_000 + n, u128::from(n) << 8)
+    }
+
+    /// A worker name.
+    pub fn worker(&self, n: u32) -> WorkerId {
+        WorkerId(format!("contract-worker-{n}"))
+    }
+
+    /// An `s3` connector with one secret.
+    pub fn connector(&self) -> (Connector, Credentials) {
+        let connector = Connector {
+            id: ConnectorId::from_ulid(self.ulid()),
+            name: "Production S3".into(),
+            connector_type: ConnectorType::S3,
+            config: ConnectorConfig {
+                bucket: Some("data".into()),
+                ..ConnectorConfig::default()
+            },
+            credential_keys: vec!["secretAccessKey".into()],
+            created_at: T0,
+            updated_at: T0,
+        };
+        let creds = Credentials::new(
+            [("secretAccessKey".to_owned(), "s3cr3t-value".to_owned())]
+                .into_iter()
+                .collect(),
+        );
+        (connector, creds)
+    }
+
+    /// A pipeline spec over `table` with columns `id integer` (key) and `name string`.
+    pub fn spec(
+        &self,
+        connector: ConnectorId,
+        table: &str,
+        strategy: LoadStrategy,
+        keyed: bool,
+    ) -> PipelineSpec {
+        let col = |n: &str, t| Column {
+            name: Identifier::parse(n).unwrap_or_else(|_| unreachable!()),
+            column_type: t,
+            required: false,
+            max_length: None,
+            pattern: None,
+            allowed_values: None,
+        };
+        PipelineSpec {
+            name: "Daily Customer Import".into(),
+            status: Default::default(),
+            connector_id: connector,
+            source: SourceSpec {
+                prefix: "data/customers/".into(),
+                pattern: Some("*.csv".into()),
+                format: Default::default(),
+                csv: Default::default(),
+                compression: Default::default(),
+            },
+            schema: Schema {
+                columns: vec![
+                    col("id", ColumnType::Integer),
+                    col("name", ColumnType::String),
+                ],
+            },
+            destination: Destination {
+                table: Identifier::parse(table).unwrap_or_else(|_| unreachable!()),
+                key_columns: if keyed {
+                    vec![Identifier::parse("id").unwrap_or_else(|_| unreachable!())]
+                } else {
+                    vec![]
+                },
+            },
+            load_strategy: strategy,
+            partitions: 4,
+            max_errors: None,
+            polling: PollingSpec::default(),
+        }
+    }
+
+    /// Stores a connector and a pipeline; returns the pipeline.
+    pub async fn pipeline<S: ContractStore>(
+        &self,
+        s: &S,
+        table: &str,
+        strategy: LoadStrategy,
+        keyed: bool,
+    ) -> Pipeline {
+        let (c, creds) = self.connector();
+        s.insert_connector(&c, &creds)
+            .await
+            .expect("insert connector");
+        let p = Pipeline {
+            id: PipelineId::from_ulid(self.ulid()),
+            spec: self.spec(c.id, table, strategy, keyed),
+            created_at: T0,
+            updated_at: T0,
+        };
+        s.insert_pipeline(&p).await.expect("insert pipeline");
+        p
+    }
+
+    /// A new API-triggered run of `p`.
+    pub fn new_run(&self, p: &Pipeline) -> NewRun {
+        NewRun {
+            id: RunId::from_ulid(self.ulid()),
+            pipeline_id: p.id,
+            spec: p.spec.clone(),
+            trigger: Trigger::Api,
+            metadata: RunMetadata::default(),
+            created_at: T0,
+            log: vec![],
+        }
+    }
+
+    /// An extraction result with one file and `partitions` equal ranges of `rows_each` rows.
+    pub fn extraction(&self, partitions: u32, rows_each: u64) -> ExtractionResult {
+        let total = u64::from(partitions) * rows_each;
+        ExtractionResult {
+            files: vec![SourceFile {
+                index: 0,
+                key: "data/customers/a.csv".into(),
+                size: total * 10,
+                etag: Some("\"e1\"".into()),
+                gzip: false,
+                header: Some(vec!["id".into(), "name".into()]),
+                first_row: 1,
+                row_count: total,
+            }],
+            partitions: (0..partitions)
+                .map(|i| PartitionRange {
+                    index: i,
+                    first_row: 1 + u64::from(i) * rows_each,
+                    row_count: rows_each,
+                    start: SourcePosition {
+                        file_index: 0,
+                        byte_offset: 8 + u64::from(i) * rows_each * 10,
+                    },
+                })
+                .collect(),
+            total_rows: total,
+            log: vec![LogEntry {
+                stage: LogStage::Extract,
+                message: format!("Read {total} rows from source"),
+                timestamp: T0,
+            }],
+        }
+    }
+
+    /// Creates, extracts and starts a run of `p` with `partitions` × `rows_each` rows.
+    pub async fn running_run<S: ContractStore>(
+        &self,
+        s: &S,
+        p: &Pipeline,
+        partitions: u32,
+        rows_each: u64,
+    ) -> RunId {
+        let run = self.new_run(p);
+        s.create_run(&run).await.expect("create run");
+        let claim = s
+            .claim_extraction(&self.worker(0), T0, 30_000)
+            .await
+            .expect("claim")
+            .expect("a pending run");
+        assert_eq!(claim.run.id, run.id);
+        s.complete_extraction(&claim, Some(&self.extraction(partitions, rows_each)), T0)
+            .await
+            .expect("complete extraction");
+        run.id
+    }
+
+    /// The load target of a run of `p`.
+    pub fn target(&self, p: &Pipeline, run_id: RunId, lineage: Vec<RunId>) -> LoadTarget {
+        LoadTarget {
+            run_id,
+            table: p.spec.destination.table.clone(),
+            schema: p.spec.schema.clone(),
+            key_columns: p.spec.destination.key_columns.clone(),
+            strategy: p.spec.load_strategy,
+            lineage,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Contract suites for the storage ports. Every implementation runs them:
+//!
+//! ```text
+//! sluice_application::store_contract_tests!(async { make_fresh_store().await });
+//! ```
+//!
+//! The expression must evaluate to a fresh, empty store (its own database or
+//! schema) implementing [`ContractStore`]. Each contract becomes one
+//! `#[tokio::test(flavor = "multi_thread")]`.
+
+mod fixtures;
+mod loading;
+mod metadata;
+mod polling;
+mod queue;
+
+pub use fixtures::Fixture;
+pub use loading::*;
+pub use metadata::*;
+pub use polling::*;
+pub use queue::*;
+
+use crate::ports::{
+    ApiKeyStore, BulkLoader, ConnectorStore, PipelineStore, PollingStore, RunStore, WorkQueue,
+};
+use crate::testing::DestinationProbe;
+
+/// Everything a store implementation must provide to run the contracts.
+pub trait ContractStore:
+    ApiKeyStore
+    + ConnectorStore
+    + PipelineStore
+    + RunStore
+    + PollingStore
+    + WorkQueue
+    + BulkLoader
+    + DestinationProbe
+    + 'static
+{
+}
+
+impl<T> ContractStore for T where
+    T: ApiKeyStore
+        + ConnectorStore
+        + PipelineStore
+        + RunStore
+        + PollingStore
+        + WorkQueue
+        + BulkLoader
+        + DestinationProbe
+        + 'static
+{
+}
+
+/// Generates one test per contract, each on a fresh store from `$make`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@tests $make;
+            api_keys_round_trip,
+            connectors_round_trip,
+            pipelines_round_trip,
+            one_active_run_per_pipeline,
+            runs_are_listed_newest_first_and_scoped_to_their_pipeline,
+            cancel_is_a_checked_transition,
+            extraction_is_claimed_once_and_fenced,
+            partition_claims_are_exclusive_under_concurrency,
+            expired_partition_lease_is_reclaimed_after_its_checkpoint,
+            renew_and_release_respect_the_token,
+            append_without_keys_commits_rows_errors_and_checkpoint_atomically,
+            append_with_keys_keeps_the_first_occurrence_whatever_the_commit_order,
+            upsert_keeps_the_last_occurrence_whatever_the_commit_order,
+            replace_swaps_in_only_on_success,
+            finalize_sets_the_terminal_status_once,
+            fail_run_stops_every_partition,
+            retry_copies_checkpoints_and_rows_to_revisit,
+            polling_checks_are_claimed_once_per_interval,
+            polled_runs_start_once_per_etag,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store = $make.await;
+                $crate::testing::contract::$name(std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
