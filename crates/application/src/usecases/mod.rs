@@ -1,3 +1,143 @@
 //! Use cases: what Sluice does, orchestrating the ports.
+//!
+//! [`App`] holds every port and exposes one method per use case. Every method
+//! that serves a caller takes the caller's [`Principal`] and checks the role
+//! table of the domain first, so authorisation does not depend on the HTTP
+//! layer getting its routes right.
 
+mod api_keys;
+mod auth;
+mod connectors;
 pub mod engine;
+mod health;
+mod json;
+mod pipelines;
+mod polling;
+mod runs;
+
+use std::sync::Arc;
+
+pub use api_keys::CreatedApiKey;
+pub use auth::{Principal, hash_secret};
+pub use connectors::ConnectorCheck;
+pub use health::MetricsSnapshot;
+pub use json::{from_json, merge_patch};
+pub use polling::{PollReport, PollStatus};
+pub use runs::{ErrorExport, RetryOutcome};
+
+use crate::ports::{
+    ApiKeyStore, BulkLoader, Clock, ConnectorStore, IdGenerator, ObjectSourceFactory,
+    PipelineStore, PollingStore, RunStore, WorkQueue,
+};
+
+/// Every port the use cases need.
+#[derive(Clone)]
+pub struct Ports {
+    /// API keys.
+    pub api_keys: Arc<dyn ApiKeyStore>,
+    /// Connectors.
+    pub connectors: Arc<dyn ConnectorStore>,
+    /// Pipelines.
+    pub pipelines: Arc<dyn PipelineStore>,
+    /// Runs.
+    pub runs: Arc<dyn RunStore>,
+    /// Polling state.
+    pub polling: Arc<dyn PollingStore>,
+    /// Work queue.
+    pub queue: Arc<dyn WorkQueue>,
+    /// Bulk loader.
+    pub loader: Arc<dyn BulkLoader>,
+    /// Object sources.
+    pub sources: Arc<dyn ObjectSourceFactory>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Ids.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Ports {
+    /// Every storage port from one store implementing them all (the usual case).
+    pub fn from_store<S>(
+        store: Arc<S>,
+        sources: Arc<dyn ObjectSourceFactory>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self
+    where
+        S: ApiKeyStore
+            + ConnectorStore
+            + PipelineStore
+            + RunStore
+            + PollingStore
+            + WorkQueue
+            + BulkLoader
+            + 'static,
+    {
+        Self {
+            api_keys: store.clone(),
+            connectors: store.clone(),
+            pipelines: store.clone(),
+            runs: store.clone(),
+            polling: store.clone(),
+            queue: store.clone(),
+            loader: store,
+            sources,
+            clock,
+            ids,
+        }
+    }
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+/// Tunables of the use cases and the engine.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lease length of extraction and partition claims, in ms.
+    pub lease_ms: i64,
+    /// Most rows per committed batch.
+    pub batch_rows: usize,
+    /// Most bytes of values per committed batch (bounds memory).
+    pub batch_bytes: usize,
+    /// Timeout of connector checks and touch-file checks, in ms.
+    pub source_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            lease_ms: 30_000,
+            batch_rows: 20_000,
+            batch_bytes: 8 * 1024 * 1024,
+            source_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The application: ports plus settings, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    ports: Ports,
+    settings: Settings,
+}
+
+impl App {
+    /// Builds the application.
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        Self { ports, settings }
+    }
+
+    /// The ports.
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}

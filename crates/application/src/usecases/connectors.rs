@@ -1,0 +1,200 @@
+//! Connectors: create, read, change, delete, test.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sluice_domain::connector::{Connector, ConnectorSpec, Credentials};
+use sluice_domain::ids::ConnectorId;
+use sluice_domain::role::Action;
+
+use super::{App, Principal, from_json, merge_patch};
+use crate::AppError;
+use crate::ports::{Page, PageRequest, SourceError, StoreError};
+
+/// The outcome of `POST /connectors/{id}/test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorCheck {
+    /// True when the store answered and the credentials worked.
+    pub ok: bool,
+    /// What happened, in plain words.
+    pub message: String,
+    /// How long the check took.
+    pub duration_ms: u64,
+}
+
+impl App {
+    /// Checks that the object-store adapter accepts the settings (e.g. a
+    /// `local` root inside the allowed directories) without any network call.
+    fn check_openable(
+        &self,
+        connector: &Connector,
+        credentials: &Credentials,
+    ) -> Result<(), AppError> {
+        match self.ports().sources.open(connector, credentials) {
+            Ok(_) => Ok(()),
+            Err(SourceError::InvalidConfig(m)) => Err(AppError::invalid("config", m)),
+            Err(e) => Err(AppError::invalid("config", e.to_string())),
+        }
+    }
+
+    /// Creates a connector (admin only).
+    pub async fn create_connector(
+        &self,
+        who: &Principal,
+        spec: ConnectorSpec,
+    ) -> Result<Connector, AppError> {
+        who.require(Action::WriteConnectors)?;
+        spec.validate()?;
+        let now = self.ports().clock.now();
+        let connector = Connector {
+            id: ConnectorId::from_ulid(self.ports().ids.ulid()),
+            name: spec.name.trim().to_owned(),
+            connector_type: spec.connector_type,
+            config: spec.config,
+            credential_keys: spec.credentials.keys().map(str::to_owned).collect(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.check_openable(&connector, &spec.credentials)?;
+        self.ports()
+            .connectors
+            .insert_connector(&connector, &spec.credentials)
+            .await?;
+        Ok(connector)
+    }
+
+    /// One connector (any role); never its secrets.
+    pub async fn get_connector(
+        &self,
+        who: &Principal,
+        id: ConnectorId,
+    ) -> Result<Connector, AppError> {
+        who.require(Action::ReadConnectors)?;
+        Ok(self.ports().connectors.get_connector(id).await?)
+    }
+
+    /// Connectors, newest first (any role).
+    pub async fn list_connectors(
+        &self,
+        who: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<Connector>, AppError> {
+        who.require(Action::ReadConnectors)?;
+        Ok(self.ports().connectors.list_connectors(page).await?)
+    }
+
+    /// Applies a JSON merge patch to a connector (admin only). A `credentials`
+    /// member replaces every stored secret; without it the secrets are kept.
+    pub async fn update_connector(
+        &self,
+        who: &Principal,
+        id: ConnectorId,
+        patch: serde_json::Value,
+    ) -> Result<Connector, AppError> {
+        who.require(Action::WriteConnectors)?;
+        if !patch.is_object() {
+            return Err(AppError::invalid("body", "a JSON object is required"));
+        }
+        let current = self.ports().connectors.get_connector(id).await?;
+        let mut doc = serde_json::json!({
+            "name": current.name,
+            "type": current.connector_type,
+            "config": current.config,
+        });
+        let new_credentials = patch.get("credentials").filter(|c| !c.is_null()).cloned();
+        let mut patch = patch;
+        if let Some(map) = patch.as_object_mut() {
+            map.remove("credentials");
+        }
+        merge_patch(&mut doc, &patch);
+        let spec: ConnectorSpec = from_json(doc)?;
+        spec.validate()?;
+        let credentials = match new_credentials {
+            Some(c) => Some(from_json::<Credentials>(c).map_err(|e| match e {
+                AppError::Invalid { message, .. } => AppError::invalid("credentials", message),
+                other => other,
+            })?),
+            None => None,
+        };
+        let updated = Connector {
+            id,
+            name: spec.name.trim().to_owned(),
+            connector_type: spec.connector_type,
+            config: spec.config,
+            credential_keys: match &credentials {
+                Some(c) => c.keys().map(str::to_owned).collect(),
+                None => current.credential_keys.clone(),
+            },
+            created_at: current.created_at,
+            updated_at: self.ports().clock.now(),
+        };
+        let effective = match &credentials {
+            Some(c) => c.clone(),
+            None => self.ports().connectors.connector_credentials(id).await?,
+        };
+        self.check_openable(&updated, &effective)?;
+        self.ports()
+            .connectors
+            .update_connector(&updated, credentials.as_ref())
+            .await?;
+        Ok(updated)
+    }
+
+    /// Deletes a connector no pipeline uses (admin only).
+    pub async fn delete_connector(&self, who: &Principal, id: ConnectorId) -> Result<(), AppError> {
+        who.require(Action::WriteConnectors)?;
+        self.ports()
+            .connectors
+            .delete_connector(id)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AppError::Conflict(format!(
+                    "connector {id} is used by at least one pipeline; delete or move those first"
+                )),
+                other => other.into(),
+            })
+    }
+
+    /// Lists the connector's bucket or root to check settings and credentials
+    /// (admin only). A failed check is a normal answer (`ok: false`), not an error.
+    pub async fn test_connector(
+        &self,
+        who: &Principal,
+        id: ConnectorId,
+    ) -> Result<ConnectorCheck, AppError> {
+        who.require(Action::TestConnector)?;
+        let connector = self.ports().connectors.get_connector(id).await?;
+        let credentials = self.ports().connectors.connector_credentials(id).await?;
+        let started = Instant::now();
+        let outcome = match self.ports().sources.open(&connector, &credentials) {
+            Err(e) => Err(e),
+            Ok(source) => {
+                let limit = Duration::from_millis(self.settings().source_timeout_ms);
+                match tokio::time::timeout(limit, source.check()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(SourceError::Unreachable(format!(
+                        "no answer within {} s",
+                        limit.as_secs()
+                    ))),
+                }
+            }
+        };
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(match outcome {
+            Ok(()) => ConnectorCheck {
+                ok: true,
+                message: format!(
+                    "Connected: listed {} successfully",
+                    connector.connector_type.as_str()
+                ),
+                duration_ms,
+            },
+            Err(e) => ConnectorCheck {
+                ok: false,
+                message: e.to_string(),
+                duration_ms,
+            },
+        })
+    }
+}

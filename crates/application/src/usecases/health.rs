@@ -1,0 +1,35 @@
+//! Readiness and metrics.
+
+use sluice_domain::status::RunStatus;
+
+use super::App;
+use crate::AppError;
+
+/// Numbers for `/metrics` that come from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Runs per status (every status present, zero included).
+    pub runs_by_status: Vec<(RunStatus, u64)>,
+}
+
+impl App {
+    /// Ok when the store answers (for `/readyz`).
+    pub async fn readiness(&self) -> Result<(), AppError> {
+        Ok(self.ports().runs.ping().await?)
+    }
+
+    /// Store-derived metrics (no authentication: counts only, no names).
+    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, AppError> {
+        let counts = self.ports().runs.count_runs_by_status().await?;
+        let runs_by_status = RunStatus::ALL
+            .into_iter()
+            .map(|st| {
+                (
+                    st,
+                    counts.iter().find(|(s, _)| *s == st).map_or(0, |(_, n)| *n),
+                )
+            })
+            .collect();
+        Ok(MetricsSnapshot { runs_by_status })
+    }
+}
