@@ -1,0 +1,662 @@
+//! A connector's stored configuration turned into an `object_store` store.
+//!
+//! Credential names are camelCase like the rest of the API:
+//!
+//! | type | credentials |
+//! |---|---|
+//! | `s3` | `accessKeyId` + `secretAccessKey`, optional `sessionToken` |
+//! | `gcs` | `serviceAccountKey` (the JSON key file's content) |
+//! | `azure` | one of `accessKey`, `sasToken`, `bearerToken`, or `tenantId` + `clientId` + `clientSecret` |
+//! | `http` | optional `bearerToken`, or `username` + `password` |
+//! | `local` | none |
+//!
+//! Without credentials, requests go unsigned (public buckets). We never fall
+//! back to the environment or to a cloud metadata endpoint: a connector means
+//! exactly what an admin stored, and a server in a test never probes
+//! link-local addresses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::http::HttpBuilder;
+use object_store::{ClientOptions, HeaderMap, HeaderValue, ObjectStore, RetryConfig};
+use sluice_application::ports::SourceError;
+use sluice_domain::connector::{ConnectorConfig, ConnectorType, Credentials};
+
+use crate::error::detail;
+use crate::secret::{Redactor, Secret};
+
+/// Region of an S3 connector that names none.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a response body may stall before the read fails (and
+/// `object_store` resumes it with a ranged request). Generous, because the
+/// clock also runs while the consumer is busy committing a batch and does not
+/// poll the stream; `object_store`'s default total-request timeout (30 s) is
+/// switched off instead, since it would cut every read that lasts longer.
+const READ_STALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a store is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Listing and reading files: retry transient errors as `object_store` does.
+    Data,
+    /// The connector test: retry once at most, so a refused connection or a
+    /// wrong key is reported with its reason instead of the test's timeout.
+    Check,
+}
+
+/// A connector's settings, credentials included (hidden from `Debug`).
+#[derive(Debug, Clone)]
+pub(crate) enum Settings {
+    /// A store reached over HTTP.
+    Remote(RemoteSettings),
+    /// A directory on this server.
+    Local {
+        /// The configured root, not yet checked against the allowed roots.
+        root: String,
+    },
+}
+
+/// Settings of the stores reached over HTTP.
+#[derive(Debug, Clone)]
+pub(crate) enum RemoteSettings {
+    S3 {
+        bucket: String,
+        region: String,
+        endpoint: Option<String>,
+        path_style: bool,
+        keys: Option<(Secret, Secret)>,
+        session_token: Option<Secret>,
+    },
+    Gcs {
+        bucket: String,
+        endpoint: Option<String>,
+        service_account_key: Option<Secret>,
+    },
+    Azure {
+        account: String,
+        container: String,
+        endpoint: Option<String>,
+        auth: AzureAuth,
+    },
+    Http {
+        url: String,
+        auth: HttpAuth,
+    },
+}
+
+/// How an Azure connector signs in.
+#[derive(Debug, Clone)]
+pub(crate) enum AzureAuth {
+    Anonymous,
+    AccessKey(Secret),
+    Sas(Secret),
+    Bearer(Secret),
+    ClientSecret {
+        tenant_id: Secret,
+        client_id: Secret,
+        client_secret: Secret,
+    },
+}
+
+/// How an HTTP connector signs in.
+#[derive(Debug, Clone)]
+pub(crate) enum HttpAuth {
+    Anonymous,
+    Bearer(Secret),
+    Basic { username: Secret, password: Secret },
+}
+
+impl Settings {
+    /// Reads the settings a connector type needs. `InvalidConfig` names the
+    /// missing or unexpected field, never a credential value.
+    pub(crate) fn parse(
+        kind: ConnectorType,
+        config: &ConnectorConfig,
+        credentials: &Credentials,
+    ) -> Result<Self, SourceError> {
+        let creds = CredentialReader::new(kind, credentials)?;
+        let settings = match kind {
+            ConnectorType::S3 => {
+                let endpoint = optional_url(&config.endpoint, "endpoint")?;
+                let keys = match (creds.get("accessKeyId"), creds.get("secretAccessKey")) {
+                    (Some(id), Some(secret)) => Some((id, secret)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(invalid(
+                            "s3 credentials need both `accessKeyId` and `secretAccessKey`",
+                        ));
+                    }
+                };
+                let session_token = creds.get("sessionToken");
+                if session_token.is_some() && keys.is_none() {
+                    return Err(invalid(
+                        "s3 credential `sessionToken` needs `accessKeyId` and `secretAccessKey`",
+                    ));
+                }
+                Self::Remote(RemoteSettings::S3 {
+                    bucket: required(&config.bucket, "bucket", kind)?,
+                    region: non_empty(&config.region).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+                    path_style: config.path_style.unwrap_or(endpoint.is_some()),
+                    endpoint,
+                    keys,
+                    session_token,
+                })
+            }
+            ConnectorType::Gcs => Self::Remote(RemoteSettings::Gcs {
+                bucket: required(&config.bucket, "bucket", kind)?,
+                endpoint: optional_url(&config.endpoint, "endpoint")?,
+                service_account_key: creds.get("serviceAccountKey"),
+            }),
+            ConnectorType::Azure => {
+                let auth = match (
+                    creds.get("accessKey"),
+                    creds.get("sasToken"),
+                    creds.get("bearerToken"),
+                    creds.get("tenantId"),
+                    creds.get("clientId"),
+                    creds.get("clientSecret"),
+                ) {
+                    (None, None, None, None, None, None) => AzureAuth::Anonymous,
+                    (Some(k), None, None, None, None, None) => AzureAuth::AccessKey(k),
+                    (None, Some(t), None, None, None, None) => AzureAuth::Sas(t),
+                    (None, None, Some(t), None, None, None) => AzureAuth::Bearer(t),
+                    (None, None, None, Some(tenant_id), Some(client_id), Some(client_secret)) => {
+                        AzureAuth::ClientSecret {
+                            tenant_id,
+                            client_id,
+                            client_secret,
+                        }
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "azure credentials are one of `accessKey`, `sasToken`, \
+                             `bearerToken`, or `tenantId` + `clientId` + `clientSecret`",
+                        ));
+                    }
+                };
+                Self::Remote(RemoteSettings::Azure {
+                    account: required(&config.account, "account", kind)?,
+                    container: required(&config.container, "container", kind)?,
+                    endpoint: optional_url(&config.endpoint, "endpoint")?,
+                    auth,
+                })
+            }
+            ConnectorType::Http => {
+                let url = required(&config.url, "url", kind)?;
+                check_url(&url, "url")?;
+                let auth = match (
+                    creds.get("bearerToken"),
+                    creds.get("username"),
+                    creds.get("password"),
+                ) {
+                    (None, None, None) => HttpAuth::Anonymous,
+                    (Some(t), None, None) => HttpAuth::Bearer(t),
+                    (None, Some(username), Some(password)) => {
+                        HttpAuth::Basic { username, password }
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "http credentials are `bearerToken`, or `username` + `password`",
+                        ));
+                    }
+                };
+                Self::Remote(RemoteSettings::Http { url, auth })
+            }
+            ConnectorType::Local => Self::Local {
+                root: required(&config.root, "root", kind)?,
+            },
+        };
+        Ok(settings)
+    }
+}
+
+impl RemoteSettings {
+    /// A description without secrets, used in messages and logs.
+    pub(crate) fn location(&self) -> String {
+        match self {
+            Self::S3 {
+                bucket,
+                endpoint: Some(e),
+                ..
+            } => format!("s3 bucket `{bucket}` at {e}"),
+            Self::S3 { bucket, region, .. } => format!("s3 bucket `{bucket}` (region {region})"),
+            Self::Gcs { bucket, .. } => format!("gcs bucket `{bucket}`"),
+            Self::Azure {
+                account, container, ..
+            } => format!("azure container `{container}` of account `{account}`"),
+            Self::Http { url, .. } => format!("http server {url}"),
+        }
+    }
+
+    /// Where requests go.
+    pub(crate) fn endpoint(&self) -> String {
+        match self {
+            Self::S3 {
+                endpoint: Some(e), ..
+            }
+            | Self::Gcs {
+                endpoint: Some(e), ..
+            }
+            | Self::Azure {
+                endpoint: Some(e), ..
+            } => e.clone(),
+            Self::S3 { region, .. } => format!("https://s3.{region}.amazonaws.com"),
+            Self::Gcs { .. } => "https://storage.googleapis.com".to_owned(),
+            Self::Azure { account, .. } => format!("https://{account}.blob.core.windows.net"),
+            Self::Http { url, .. } => url.clone(),
+        }
+    }
+
+    /// True for the read-only `http` type.
+    pub(crate) fn is_read_only(&self) -> bool {
+        matches!(self, Self::Http { .. })
+    }
+
+    /// Builds the store. Builder errors become `InvalidConfig`, scrubbed.
+    pub(crate) fn build(
+        &self,
+        purpose: Purpose,
+        redactor: &Redactor,
+    ) -> Result<Arc<dyn ObjectStore>, SourceError> {
+        let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match self {
+            Self::S3 {
+                bucket,
+                region,
+                endpoint,
+                path_style,
+                keys,
+                session_token,
+            } => {
+                let mut b = AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_region(region)
+                    .with_virtual_hosted_style_request(!path_style)
+                    .with_client_options(client_options(endpoint.as_deref()))
+                    .with_retry(retry(purpose));
+                if let Some(e) = endpoint {
+                    b = b.with_endpoint(e);
+                }
+                match keys {
+                    Some((id, secret)) => {
+                        b = b
+                            .with_access_key_id(id.expose())
+                            .with_secret_access_key(secret.expose());
+                        if let Some(t) = session_token {
+                            b = b.with_token(t.expose());
+                        }
+                    }
+                    None => b = b.with_skip_signature(true),
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Self::Gcs {
+                bucket,
+                endpoint,
+                service_account_key,
+            } => {
+                let mut b = GoogleCloudStorageBuilder::new()
+                    .with_bucket_name(bucket)
+                    .with_client_options(client_options(endpoint.as_deref()))
+                    .with_retry(retry(purpose));
+                if let Some(e) = endpoint {
+                    b = b.with_base_url(e);
+                }
+                b = match service_account_key {
+                    Some(k) => b.with_service_account_key(k.expose()),
+                    None => b.with_skip_signature(true),
+                };
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Self::Azure {
+                account,
+                container,
+                endpoint,
+                auth,
+            } => {
+                let mut b = MicrosoftAzureBuilder::new()
+                    .with_account(account)
+                    .with_container_name(container)
+                    .with_client_options(client_options(endpoint.as_deref()))
+                    .with_retry(retry(purpose));
+                if let Some(e) = endpoint {
+                    b = b.with_endpoint(e.clone());
+                }
+                b = match auth {
+                    AzureAuth::Anonymous => b.with_skip_signature(true),
+                    AzureAuth::AccessKey(k) => b.with_access_key(k.expose()),
+                    AzureAuth::Sas(t) => b.with_config(AzureConfigKey::SasKey, t.expose()),
+                    AzureAuth::Bearer(t) => b.with_bearer_token_authorization(t.expose()),
+                    AzureAuth::ClientSecret {
+                        tenant_id,
+                        client_id,
+                        client_secret,
+                    } => b.with_client_secret_authorization(
+                        client_id.expose(),
+                        client_secret.expose(),
+                        tenant_id.expose(),
+                    ),
+                };
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            Self::Http { url, auth } => {
+                let mut options = client_options(Some(url));
+                if let Some(value) = authorization(auth) {
+                    let mut headers = HeaderMap::new();
+                    headers.insert("authorization", value?);
+                    options = options.with_default_headers(headers);
+                }
+                HttpBuilder::new()
+                    .with_url(url)
+                    .with_client_options(options)
+                    .with_retry(retry(purpose))
+                    .build()
+                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+        };
+        built.map_err(|e| {
+            SourceError::InvalidConfig(format!(
+                "cannot set up {}: {}",
+                self.location(),
+                detail(&e.to_string(), redactor)
+            ))
+        })
+    }
+}
+
+/// The `Authorization` header of an HTTP connector, marked sensitive so the
+/// HTTP stack never prints it.
+fn authorization(auth: &HttpAuth) -> Option<Result<HeaderValue, SourceError>> {
+    let raw = match auth {
+        HttpAuth::Anonymous => return None,
+        HttpAuth::Bearer(t) => format!("Bearer {}", t.expose()),
+        HttpAuth::Basic { username, password } => {
+            let pair = format!("{}:{}", username.expose(), password.expose());
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        }
+    };
+    Some(
+        HeaderValue::from_str(&raw)
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            })
+            // Deliberately without the header's text.
+            .map_err(|_| {
+                SourceError::InvalidConfig(
+                    "an http credential contains characters not allowed in an HTTP header"
+                        .to_owned(),
+                )
+            }),
+    )
+}
+
+fn client_options(endpoint: Option<&str>) -> ClientOptions {
+    ClientOptions::new()
+        .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")))
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout_disabled()
+        .with_read_timeout(READ_STALL_TIMEOUT)
+}
+
+fn retry(purpose: Purpose) -> RetryConfig {
+    let mut config = RetryConfig::default();
+    if purpose == Purpose::Check {
+        config.max_retries = 1;
+        config.retry_timeout = Duration::from_secs(5);
+    }
+    config
+}
+
+/// Credential lookups that reject names the connector type does not use, so
+/// a typo (`secretKey`) is reported instead of silently ignored.
+struct CredentialReader<'a> {
+    credentials: &'a Credentials,
+}
+
+impl<'a> CredentialReader<'a> {
+    fn new(kind: ConnectorType, credentials: &'a Credentials) -> Result<Self, SourceError> {
+        let known: &[&str] = match kind {
+            ConnectorType::S3 => &["accessKeyId", "secretAccessKey", "sessionToken"],
+            ConnectorType::Gcs => &["serviceAccountKey"],
+            ConnectorType::Azure => &[
+                "accessKey",
+                "sasToken",
+                "bearerToken",
+                "tenantId",
+                "clientId",
+                "clientSecret",
+            ],
+            ConnectorType::Http => &["bearerToken", "username", "password"],
+            ConnectorType::Local => &[],
+        };
+        if let Some(unknown) = credentials.keys().find(|k| !known.contains(k)) {
+            let expected = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(invalid(&format!(
+                "{} connectors do not use the credential `{unknown}` (expected: {expected})",
+                kind.as_str()
+            )));
+        }
+        Ok(Self { credentials })
+    }
+
+    /// A non-empty credential value.
+    fn get(&self, key: &str) -> Option<Secret> {
+        self.credentials
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .map(Secret::new)
+    }
+}
+
+fn invalid(message: &str) -> SourceError {
+    SourceError::InvalidConfig(message.to_owned())
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn required(
+    value: &Option<String>,
+    field: &str,
+    kind: ConnectorType,
+) -> Result<String, SourceError> {
+    non_empty(value).ok_or_else(|| {
+        SourceError::InvalidConfig(format!(
+            "config.{field} is required for {} connectors",
+            kind.as_str()
+        ))
+    })
+}
+
+fn optional_url(value: &Option<String>, field: &str) -> Result<Option<String>, SourceError> {
+    let url = non_empty(value);
+    if let Some(u) = &url {
+        check_url(u, field)?;
+    }
+    Ok(url)
+}
+
+/// URLs must be http(s) and carry no user name or password: those belong in
+/// the write-only credentials, not in readable configuration.
+fn check_url(url: &str, field: &str) -> Result<(), SourceError> {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return Err(SourceError::InvalidConfig(format!(
+            "config.{field} must start with http:// or https://"
+        )));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(SourceError::InvalidConfig(format!(
+            "config.{field} must not contain a user name or password; \
+             store them as credentials instead"
+        )));
+    }
+    if authority.is_empty() {
+        return Err(SourceError::InvalidConfig(format!(
+            "config.{field} has no host"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn creds(pairs: &[(&str, &str)]) -> Credentials {
+        Credentials::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    fn s3_config() -> ConnectorConfig {
+        ConnectorConfig {
+            bucket: Some("raw".into()),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..ConnectorConfig::default()
+        }
+    }
+
+    #[test]
+    fn s3_defaults_and_debug_without_secrets() {
+        let s = Settings::parse(
+            ConnectorType::S3,
+            &s3_config(),
+            &creds(&[("accessKeyId", "AKIDX"), ("secretAccessKey", "SECRETX")]),
+        )
+        .expect("parse");
+        let printed = format!("{s:?}");
+        assert!(
+            !printed.contains("AKIDX") && !printed.contains("SECRETX"),
+            "{printed}"
+        );
+        let Settings::Remote(r) = s else {
+            panic!("remote expected")
+        };
+        assert!(
+            matches!(r, RemoteSettings::S3 { path_style: true, ref region, .. } if region == "us-east-1")
+        );
+        assert_eq!(r.location(), "s3 bucket `raw` at http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn rejects_half_credentials_and_unknown_names() {
+        let e = Settings::parse(
+            ConnectorType::S3,
+            &s3_config(),
+            &creds(&[("accessKeyId", "A")]),
+        );
+        assert!(matches!(e, Err(SourceError::InvalidConfig(_))));
+        let e = Settings::parse(
+            ConnectorType::S3,
+            &s3_config(),
+            &creds(&[("secretKey", "hunter2")]),
+        );
+        let Err(SourceError::InvalidConfig(m)) = e else {
+            panic!("invalid config expected")
+        };
+        assert!(m.contains("secretKey") && !m.contains("hunter2"), "{m}");
+    }
+
+    #[test]
+    fn required_fields_per_type() {
+        let empty = ConnectorConfig::default();
+        for kind in [
+            ConnectorType::S3,
+            ConnectorType::Gcs,
+            ConnectorType::Azure,
+            ConnectorType::Local,
+            ConnectorType::Http,
+        ] {
+            assert!(
+                matches!(
+                    Settings::parse(kind, &empty, &Credentials::default()),
+                    Err(SourceError::InvalidConfig(_))
+                ),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_without_user_info() {
+        assert!(check_url("https://example.org/files", "url").is_ok());
+        assert!(check_url("ftp://example.org", "url").is_err());
+        assert!(check_url("https://user:pw@example.org/", "url").is_err());
+        assert!(check_url("http:///x", "url").is_err());
+    }
+
+    #[test]
+    fn every_remote_type_builds_from_its_config() {
+        let r = Redactor::default();
+        let cases = [
+            (ConnectorType::S3, s3_config(), creds(&[])),
+            (
+                ConnectorType::Gcs,
+                ConnectorConfig {
+                    bucket: Some("b".into()),
+                    ..ConnectorConfig::default()
+                },
+                creds(&[]),
+            ),
+            (
+                ConnectorType::Azure,
+                ConnectorConfig {
+                    account: Some("acct".into()),
+                    container: Some("c".into()),
+                    ..ConnectorConfig::default()
+                },
+                creds(&[("accessKey", "a2V5")]),
+            ),
+            (
+                ConnectorType::Http,
+                ConnectorConfig {
+                    url: Some("https://example.org/files/".into()),
+                    ..ConnectorConfig::default()
+                },
+                creds(&[("username", "u"), ("password", "p")]),
+            ),
+        ];
+        for (kind, config, credentials) in cases {
+            let Ok(Settings::Remote(s)) = Settings::parse(kind, &config, &credentials) else {
+                panic!("{kind:?} should parse")
+            };
+            for purpose in [Purpose::Data, Purpose::Check] {
+                assert!(s.build(purpose, &r).is_ok(), "{kind:?}");
+            }
+        }
+    }
+}
