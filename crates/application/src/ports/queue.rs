@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sluice_domain::ids::RunId;
+use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::pipeline::PipelineSpec;
 use sluice_domain::run::{Checkpoint, Counters, LogEntry, PartitionRange, Run};
 use sluice_domain::status::RunStatus;
@@ -80,6 +80,8 @@ pub struct ExtractionResult {
 pub struct PartitionClaim {
     /// Its run.
     pub run_id: RunId,
+    /// The run's pipeline.
+    pub pipeline_id: PipelineId,
     /// Its rows.
     pub range: PartitionRange,
     /// The committed checkpoint to resume after.

@@ -825,16 +825,22 @@ impl WorkQueue for InMemoryStore {
                 (p.partition.range.index, p.revisit_cursor)
             };
             let pending_revisits = s.pending_revisits(run_id, index, cursor);
+            let expires_at = now.plus_millis(lease_ms);
+            let pipeline_id = s
+                .runs
+                .get(&run_id)
+                .map(|r| r.run.pipeline_id)
+                .ok_or_else(|| StoreError::Internal("run vanished".into()))?;
             let p = s
                 .partitions
                 .get_mut(&run_id)
                 .and_then(|ps| ps.get_mut(i))
                 .ok_or_else(|| StoreError::Internal("partition vanished".into()))?;
-            let expires_at = now.plus_millis(lease_ms);
             p.partition.status = PartitionStatus::Running;
             p.lease = Some((token, expires_at));
             return Ok(Some(PartitionClaim {
                 run_id,
+                pipeline_id,
                 range: p.partition.range,
                 checkpoint: p.partition.checkpoint,
                 counters: p.partition.counters,
@@ -1198,6 +1204,25 @@ impl DestinationProbe for InMemoryStore {
             .collect();
         rows.sort();
         Some(rows)
+    }
+}
+
+impl InMemoryStore {
+    /// Rows committed across a run's partitions (test helper).
+    pub async fn list_partitions_for_test(&self, run_id: RunId) -> u64 {
+        self.state
+            .lock()
+            .map(|s| {
+                s.partitions
+                    .get(&run_id)
+                    .map(|ps| {
+                        ps.iter()
+                            .map(|p| p.partition.checkpoint.committed_rows(&p.partition.range))
+                            .sum()
+                    })
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
     }
 }
 

@@ -105,6 +105,8 @@ pub struct Settings {
     pub batch_bytes: usize,
     /// Timeout of connector checks and touch-file checks, in ms.
     pub source_timeout_ms: u64,
+    /// First pause before re-reading after a source error, in ms (grows linearly).
+    pub source_retry_ms: u64,
 }
 
 impl Default for Settings {
@@ -114,6 +116,7 @@ impl Default for Settings {
             batch_rows: 20_000,
             batch_bytes: 8 * 1024 * 1024,
             source_timeout_ms: 10_000,
+            source_retry_ms: 500,
         }
     }
 }

@@ -111,6 +111,11 @@ impl RecordReader {
         self
     }
 
+    /// Index of the file being read.
+    pub fn file_index(&self) -> usize {
+        self.file_index
+    }
+
     /// The row number the next record will get.
     pub fn next_row(&self) -> u64 {
         self.next_row

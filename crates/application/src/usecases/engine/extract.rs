@@ -1,0 +1,309 @@
+//! Extraction: list the source, count its rows with the real decoder, cut the
+//! row space into partitions, prepare the destination.
+
+use std::sync::Arc;
+
+use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
+use sluice_domain::validation::FieldMapping;
+
+use super::context::schema_with_required_keys;
+use super::lease::{Claimed, LeaseKeeper};
+use super::reader::{ReadItem, RecordReader};
+use crate::AppError;
+use crate::ports::{ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile};
+use crate::usecases::App;
+
+/// Entries kept by the row index while counting: bounds its memory while
+/// still cutting partitions within 1/32768 of the ideal size.
+const ROW_INDEX_CAPACITY: usize = 32_768;
+
+/// Why an extraction stopped: the run must fail with this message.
+pub(crate) struct ExtractFailure(pub String);
+
+impl From<AppError> for ExtractFailure {
+    fn from(e: AppError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl App {
+    /// Extracts a claimed run and moves it to `running`, or fails it with a
+    /// log entry saying why.
+    pub(crate) async fn extract(&self, claim: ExtractionClaim) -> Result<(), AppError> {
+        let keeper = LeaseKeeper::start(
+            self.ports().queue.clone(),
+            self.ports().clock.clone(),
+            Claimed::Extraction(Box::new(claim.clone())),
+            self.settings().lease_ms,
+        );
+        let outcome = self.extract_inner(&claim, &keeper).await;
+        match outcome {
+            Ok(result) => {
+                let now = self.ports().clock.now();
+                match self
+                    .ports()
+                    .queue
+                    .complete_extraction(&claim, result.as_ref(), now)
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    // Another worker took over after our lease expired: its result wins.
+                    Err(crate::ports::StoreError::Conflict(_)) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(ExtractFailure(message)) => {
+                if keeper.is_lost() {
+                    return Ok(());
+                }
+                let entry = LogEntry {
+                    stage: LogStage::Extract,
+                    message,
+                    timestamp: self.ports().clock.now(),
+                };
+                tracing::warn!(run = %claim.run.id, reason = %entry.message, "run failed during extraction");
+                self.ports()
+                    .queue
+                    .fail_run(claim.run.id, &entry, entry.timestamp)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn extract_inner(
+        &self,
+        claim: &ExtractionClaim,
+        keeper: &LeaseKeeper,
+    ) -> Result<Option<ExtractionResult>, ExtractFailure> {
+        let spec = &claim.spec;
+        let connector = self
+            .ports()
+            .connectors
+            .get_connector(spec.connector_id)
+            .await
+            .map_err(|e| {
+                ExtractFailure(format!(
+                    "Connector {} is unavailable: {e}",
+                    spec.connector_id
+                ))
+            })?;
+        let credentials = self
+            .ports()
+            .connectors
+            .connector_credentials(spec.connector_id)
+            .await
+            .map_err(AppError::from)?;
+        let source = self
+            .ports()
+            .sources
+            .open(&connector, &credentials)
+            .map_err(|e| {
+                ExtractFailure(format!("Cannot open connector {}: {e}", connector.name))
+            })?;
+        let target = LoadTarget {
+            run_id: claim.run.id,
+            table: spec.destination.table.clone(),
+            schema: spec.schema.clone(),
+            key_columns: spec.destination.key_columns.clone(),
+            strategy: spec.load_strategy,
+            lineage: vec![claim.run.id],
+        };
+        if claim.resume {
+            let files = self
+                .ports()
+                .queue
+                .run_files(claim.run.id)
+                .await
+                .map_err(AppError::from)?;
+            check_unchanged(&*source, &files).await?;
+            self.prepare(&target).await?;
+            return Ok(None);
+        }
+        let touch = spec.touch_file_key();
+        let listed = source
+            .list(
+                &spec.source.prefix,
+                spec.source.pattern.as_deref(),
+                std::slice::from_ref(&touch),
+            )
+            .await
+            .map_err(|e| {
+                ExtractFailure(format!("Cannot list source {}: {e}", describe_source(spec)))
+            })?;
+        if listed.is_empty() {
+            return Err(ExtractFailure(format!(
+                "No files found: nothing in {} matches",
+                describe_source(spec)
+            )));
+        }
+        let mut files: Vec<SourceFile> = listed
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| SourceFile {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                gzip: spec.source.compression.is_gzip(&o.key),
+                key: o.key,
+                size: o.size,
+                etag: o.etag,
+                header: None,
+                first_row: 0,
+                row_count: 0,
+            })
+            .collect();
+        let (total, index) = self.count_rows(&source, &mut files, spec, keeper).await?;
+        let mut log = vec![LogEntry {
+            stage: LogStage::Extract,
+            message: format!("Read {total} rows from source ({} files)", files.len()),
+            timestamp: self.ports().clock.now(),
+        }];
+        if spec.has_header() {
+            for f in &files {
+                let header = f.header.clone().unwrap_or_default();
+                let (_, missing) =
+                    FieldMapping::from_header(&schema_with_required_keys(spec), &header);
+                if !missing.is_empty() {
+                    let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+                    log.push(LogEntry {
+                        stage: LogStage::Extract,
+                        message: format!(
+                            "File {} has no column {} in its header",
+                            f.key,
+                            names.join(", ")
+                        ),
+                        timestamp: self.ports().clock.now(),
+                    });
+                }
+            }
+        }
+        self.prepare(&target).await?;
+        Ok(Some(ExtractionResult {
+            partitions: index.cut(total, spec.partitions),
+            files,
+            total_rows: total,
+            log,
+        }))
+    }
+
+    async fn prepare(&self, target: &LoadTarget) -> Result<(), ExtractFailure> {
+        self.ports()
+            .loader
+            .prepare_destination(target)
+            .await
+            .map_err(|e| {
+                ExtractFailure(format!(
+                    "Destination table {} cannot be used: {e}",
+                    target.table
+                ))
+            })
+    }
+
+    /// Counts every file's rows with the real decoder, remembering headers and
+    /// a sparse index of record positions.
+    async fn count_rows(
+        &self,
+        source: &Arc<dyn ObjectSource>,
+        files: &mut [SourceFile],
+        spec: &sluice_domain::pipeline::PipelineSpec,
+        keeper: &LeaseKeeper,
+    ) -> Result<(u64, RowIndex), ExtractFailure> {
+        let snapshot: Arc<[SourceFile]> = files.to_vec().into();
+        let mut reader = RecordReader::new(
+            source.clone(),
+            snapshot,
+            spec.record_format(),
+            spec.has_header(),
+            SourcePosition::default(),
+            1,
+        );
+        let mut index = RowIndex::new(ROW_INDEX_CAPACITY);
+        let mut total = 0u64;
+        loop {
+            if total % 65_536 == 0 && keeper.is_lost() {
+                return Err(ExtractFailure("extraction lease lost".into()));
+            }
+            let item = reader.advance().await.map_err(|e| {
+                let key = files
+                    .get(reader.file_index())
+                    .map_or("?", |f| f.key.as_str());
+                ExtractFailure(format!("Cannot read {key}: {e}"))
+            })?;
+            match item {
+                ReadItem::End => break,
+                ReadItem::Header { file_index } => {
+                    if let Some(f) = files.get_mut(file_index as usize) {
+                        f.header = Some(reader.header_fields());
+                    }
+                }
+                ReadItem::Record(meta) => {
+                    total += 1;
+                    index.observe(
+                        meta.row,
+                        SourcePosition {
+                            file_index: meta.file_index,
+                            byte_offset: meta.start,
+                        },
+                    );
+                    if let Some(f) = files.get_mut(meta.file_index as usize) {
+                        if f.row_count == 0 {
+                            f.first_row = meta.row;
+                        }
+                        f.row_count += 1;
+                    }
+                }
+            }
+        }
+        // Files without rows start where the next row would.
+        let mut next = 1;
+        for f in files.iter_mut() {
+            if f.row_count == 0 {
+                f.first_row = next;
+            }
+            next = f.first_row + f.row_count;
+        }
+        Ok((total, index))
+    }
+}
+
+fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {
+    let prefix = if spec.source.prefix.is_empty() {
+        "the connector root"
+    } else {
+        spec.source.prefix.as_str()
+    };
+    match &spec.source.pattern {
+        Some(p) => format!("{prefix} (pattern {p})"),
+        None => prefix.to_owned(),
+    }
+}
+
+/// A resumable retry reads the same files at the same offsets: refuse to go on
+/// if any of them changed since the original run.
+async fn check_unchanged(
+    source: &dyn ObjectSource,
+    files: &[SourceFile],
+) -> Result<(), ExtractFailure> {
+    for f in files {
+        let now = source
+            .head(&f.key)
+            .await
+            .map_err(|e| ExtractFailure(format!("Cannot read {}: {e}", f.key)))?
+            .ok_or_else(|| {
+                ExtractFailure(format!(
+                    "Source file {} disappeared since the original run; start a new run instead",
+                    f.key
+                ))
+            })?;
+        let changed = match (&f.etag, &now.etag) {
+            (Some(a), Some(b)) => a != b,
+            _ => now.size != f.size,
+        };
+        if changed {
+            return Err(ExtractFailure(format!(
+                "Source file {} changed since the original run; a resumable retry needs the same files, start a new run instead",
+                f.key
+            )));
+        }
+    }
+    Ok(())
+}

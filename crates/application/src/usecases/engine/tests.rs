@@ -1,0 +1,579 @@
+//! The engine end to end over the in-memory fakes: every strategy, errors,
+//! the error threshold, retry with a schema change, cancel, polling.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sluice_domain::ids::{ApiKeyId, PipelineId, RunId, Ulid};
+use sluice_domain::pipeline::Pipeline;
+use sluice_domain::role::Role;
+use sluice_domain::run::LogStage;
+use sluice_domain::status::{PartitionStatus, RunStatus};
+use sluice_domain::time::Timestamp;
+
+use super::Worker;
+use crate::ports::{ObjectSource, PageRequest, SourceError, WorkerId};
+use crate::testing::{
+    DestinationProbe, InMemorySource, InMemorySourceFactory, InMemoryStore, ManualClock,
+    SequentialIds,
+};
+use crate::usecases::{App, Ports, Principal, Settings, from_json};
+
+struct Harness {
+    app: App,
+    store: InMemoryStore,
+    source: InMemorySource,
+    admin: Principal,
+}
+
+fn harness(batch_rows: usize) -> Harness {
+    let store = InMemoryStore::new();
+    let source = InMemorySource::new(7);
+    let ports = Ports::from_store(
+        Arc::new(store.clone()),
+        Arc::new(InMemorySourceFactory(source.clone())),
+        Arc::new(ManualClock::new(Timestamp(1_750_000_000_000))),
+        Arc::new(SequentialIds::default()),
+    );
+    let settings = Settings {
+        batch_rows,
+        source_retry_ms: 1,
+        ..Settings::default()
+    };
+    let admin = Principal {
+        key_id: ApiKeyId::from_ulid(Ulid(1)),
+        role: Role::Admin,
+    };
+    Harness {
+        app: App::new(ports, settings),
+        store,
+        source,
+        admin,
+    }
+}
+
+impl Harness {
+    fn worker(&self, n: u32) -> Worker {
+        Worker::new(
+            self.app.clone(),
+            WorkerId(format!("w{n}")),
+            Duration::from_millis(1),
+        )
+    }
+
+    async fn pipeline(&self, strategy: &str, extra: serde_json::Value) -> Pipeline {
+        let connector = self
+            .app
+            .create_connector(
+                &self.admin,
+                from_json(json!({"name": "mem", "type": "s3", "config": {"bucket": "b"}}))
+                    .expect("spec"),
+            )
+            .await
+            .expect("connector");
+        let mut spec = json!({
+            "name": "customers",
+            "connectorId": connector.id,
+            "source": {"prefix": "in/", "pattern": "*.csv"},
+            "schema": {"columns": [
+                {"name": "id", "type": "integer"},
+                {"name": "name", "type": "string"},
+                {"name": "age", "type": "integer"}
+            ]},
+            "destination": {"table": "customers", "keyColumns": ["id"]},
+            "loadStrategy": strategy,
+            "partitions": 4
+        });
+        crate::usecases::merge_patch(&mut spec, &extra);
+        self.app
+            .create_pipeline(&self.admin, from_json(spec).expect("spec"))
+            .await
+            .expect("pipeline")
+    }
+
+    async fn run_to_end(&self, pipeline: PipelineId) -> RunId {
+        let run = self
+            .app
+            .start_run(&self.admin, pipeline)
+            .await
+            .expect("start");
+        self.worker(1).run_until_idle().await.expect("worker");
+        run.id
+    }
+
+    async fn table(&self) -> Vec<(i64, String, Option<i64>, u64)> {
+        let rows = self
+            .store
+            .table_rows("customers")
+            .await
+            .expect("table exists");
+        let mut out: Vec<_> = rows
+            .into_iter()
+            .map(|r| {
+                let id = r.values[0]
+                    .as_deref()
+                    .and_then(|v| v.parse().ok())
+                    .expect("id");
+                let name = r.values[1].clone().unwrap_or_default();
+                let age = r.values[2].as_deref().and_then(|v| v.parse().ok());
+                (id, name, age, r.row)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// `n` rows: row r has id r, except every 50th repeats the previous id; every
+/// 97th has a non-integer age. Names say which row they come from.
+fn customers_csv(n: u64) -> String {
+    let mut s = String::from("id,name,age\r\n");
+    for r in 1..=n {
+        let id = if r % 50 == 0 { r - 1 } else { r };
+        let age = if r % 97 == 0 {
+            "abc".to_owned()
+        } else {
+            (r % 90).to_string()
+        };
+        s.push_str(&format!("{id},\"Name, {r}\",{age}\r\n"));
+    }
+    s
+}
+
+fn is_invalid(r: u64) -> bool {
+    r % 97 == 0
+}
+
+fn id_of(r: u64) -> u64 {
+    if r % 50 == 0 { r - 1 } else { r }
+}
+
+#[tokio::test]
+async fn upsert_keeps_the_last_occurrence_and_counts_add_up() {
+    let h = harness(37);
+    h.source.put("in/a.csv", customers_csv(600));
+    h.source.put(
+        "in/b.csv",
+        "id,name,age\n".to_owned()
+            + &customers_csv(400)
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    // Shift b.csv's ids so that some collide with a.csv's.
+                    let (id, rest) = l.split_once(',').expect("line");
+                    format!("{},{rest}\n", id.parse::<u64>().expect("id") + 300)
+                })
+                .collect::<String>(),
+    );
+    h.source.put("in/_READY.dat", "");
+    h.source.put("in/notes.txt", "ignored by the pattern");
+    let p = h.pipeline("upsert", json!({})).await;
+    let run_id = h.run_to_end(p.id).await;
+
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    assert_eq!(progress.status, RunStatus::CompletedWithErrors);
+    assert_eq!(progress.total_rows, 1000);
+    assert_eq!(progress.processed_rows, 1000);
+    let invalid =
+        (1..=600).filter(|r| is_invalid(*r)).count() + (1..=400).filter(|r| is_invalid(*r)).count();
+    assert_eq!(progress.failed_rows, invalid as u64);
+    assert_eq!(progress.partitions, 4);
+    assert_eq!(progress.completed_partitions, 4);
+    assert_eq!(
+        progress
+            .partition_details
+            .iter()
+            .map(|d| d.rows)
+            .sum::<u64>(),
+        1000
+    );
+    assert_eq!(progress.eta, None);
+    assert_eq!(progress.validation_errors.len(), invalid.min(20));
+    assert_eq!(progress.validation_errors[0].row, 97);
+    assert_eq!(progress.validation_errors[0].error, "Expected integer");
+    assert!(
+        progress
+            .log
+            .iter()
+            .any(|e| e.stage == LogStage::Extract && e.message.starts_with("Read 1000 rows"))
+    );
+
+    // Expected: for each id, the last valid occurrence in file order.
+    let mut expected: BTreeMap<i64, u64> = BTreeMap::new();
+    for r in 1..=600u64 {
+        if !is_invalid(r) {
+            expected.insert(id_of(r) as i64, r);
+        }
+    }
+    for r in 1..=400u64 {
+        if !is_invalid(r) {
+            expected.insert((id_of(r) + 300) as i64, 600 + r);
+        }
+    }
+    let table = h.table().await;
+    assert_eq!(table.len(), expected.len());
+    for (id, name, _, row) in &table {
+        assert_eq!(expected.get(id), Some(row), "id {id}");
+        let source_row = if *row > 600 { row - 600 } else { *row };
+        assert_eq!(name, &format!("Name, {source_row}"));
+    }
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    assert_eq!(run.counters.processed(), 1000);
+    assert_eq!(
+        run.counters.loaded + run.counters.skipped + run.counters.failed,
+        1000
+    );
+}
+
+#[tokio::test]
+async fn append_with_keys_skips_exactly_the_duplicates() {
+    let h = harness(50);
+    h.source.put("in/a.csv", customers_csv(1000));
+    let p = h.pipeline("append", json!({})).await;
+    let run_id = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    let valid: Vec<u64> = (1..=1000).filter(|r| !is_invalid(*r)).collect();
+    let distinct: std::collections::BTreeSet<u64> = valid.iter().map(|r| id_of(*r)).collect();
+    assert_eq!(run.counters.loaded, distinct.len() as u64);
+    assert_eq!(run.counters.skipped, (valid.len() - distinct.len()) as u64);
+    // The first valid occurrence of each key is kept.
+    let table = h.table().await;
+    for (id, _, _, row) in table {
+        let first = valid.iter().find(|r| id_of(**r) as i64 == id).copied();
+        assert_eq!(Some(row), first);
+    }
+    // A second run over the same file skips every row.
+    let again = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, again).await.expect("run");
+    assert_eq!(run.counters.loaded, 0);
+    assert_eq!(run.counters.skipped, valid.len() as u64);
+}
+
+#[tokio::test]
+async fn replace_swaps_the_table_and_a_failed_run_leaves_it() {
+    let h = harness(64);
+    h.source.put("in/a.csv", customers_csv(300));
+    let p = h
+        .pipeline("replace", json!({"destination": {"keyColumns": []}}))
+        .await;
+    let first = h.run_to_end(p.id).await;
+    assert_eq!(
+        h.app
+            .get_run(&h.admin, p.id, first)
+            .await
+            .expect("run")
+            .status,
+        RunStatus::CompletedWithErrors
+    );
+    assert_eq!(h.table().await.len(), 300 - 3);
+    h.source.put("in/a.csv", customers_csv(10));
+    h.source.put("in/b.csv", "id,name,age\n1,\"unterminated\n");
+    let second = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, second).await.expect("run");
+    assert_eq!(run.status, RunStatus::CompletedWithErrors);
+    assert_eq!(h.table().await.len(), 10, "replaced by the second run");
+    let errors = h
+        .app
+        .run_progress(&h.admin, p.id, second)
+        .await
+        .expect("progress")
+        .validation_errors;
+    assert_eq!(
+        errors
+            .last()
+            .map(|e| (e.row, e.column.as_str(), e.error.as_str())),
+        Some((11, "*", "Unbalanced quote"))
+    );
+
+    // A run that fails (error threshold) keeps the previous table.
+    h.app
+        .update_pipeline(&h.admin, p.id, json!({"maxErrors": 0}))
+        .await
+        .expect("patch");
+    let third = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, third).await.expect("run");
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(h.table().await.len(), 10);
+}
+
+#[tokio::test]
+async fn error_threshold_fails_the_run_and_says_why() {
+    let h = harness(100);
+    h.source.put("in/a.csv", customers_csv(1000));
+    let p = h
+        .pipeline("upsert", json!({"maxErrors": 5, "partitions": 1}))
+        .await;
+    let run_id = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    assert_eq!(run.status, RunStatus::Failed);
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    let last = progress.log.last().expect("log");
+    assert!(last.message.contains("maxErrors is 5"), "{}", last.message);
+    assert!(
+        progress
+            .partition_details
+            .iter()
+            .all(|d| d.status == PartitionStatus::Failed)
+    );
+}
+
+#[tokio::test]
+async fn missing_files_fail_and_an_empty_source_completes_with_zero_rows() {
+    let h = harness(10);
+    let p = h.pipeline("append", json!({})).await;
+    let run_id = h.run_to_end(p.id).await;
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    assert_eq!(progress.status, RunStatus::Failed);
+    assert!(
+        progress
+            .log
+            .iter()
+            .any(|e| e.message.starts_with("No files found")),
+        "{:?}",
+        progress.log
+    );
+
+    h.source.put("in/a.csv", "id,name,age\n");
+    let run_id = h.run_to_end(p.id).await;
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    assert_eq!(progress.status, RunStatus::Completed);
+    assert_eq!(
+        (
+            progress.total_rows,
+            progress.processed_rows,
+            progress.partitions
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn retry_resumes_after_the_checkpoints_and_loads_rows_fixed_by_a_schema_change() {
+    let h = harness(25);
+    h.source.put("in/a.csv", customers_csv(400));
+    let p = h.pipeline("upsert", json!({"partitions": 2})).await;
+    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let w = h.worker(1);
+    // Extract, then load a few batches before the source goes away.
+    for _ in 0..1 {
+        w.step().await.expect("extract");
+    }
+    let claim_store = h.store.clone();
+    let source = h.source.clone();
+    // Let partition 0 finish, then break the source for partition 1.
+    w.step().await.expect("partition 0");
+    source.fail_with(Some(SourceError::Unreachable("connection refused".into())));
+    w.run_until_idle().await.expect("worker");
+    let failed = h.app.get_run(&h.admin, p.id, run.id).await.expect("run");
+    assert_eq!(failed.status, RunStatus::Failed);
+    let committed: u64 = claim_store.list_partitions_for_test(run.id).await;
+    assert!(committed >= 200, "partition 0 committed");
+
+    // The schema now accepts any age: rows that failed on "abc" load on retry.
+    source.fail_with(None);
+    h.app
+        .update_pipeline(&h.admin, p.id, json!({"schema": {"columns": [
+            {"name": "id", "type": "integer"}, {"name": "name", "type": "string"}, {"name": "age", "type": "string"}
+        ]}}))
+        .await
+        .expect("patch");
+    let retry = h
+        .app
+        .retry_run(&h.admin, p.id, run.id)
+        .await
+        .expect("retry");
+    assert_eq!(retry.run.status, RunStatus::Pending);
+    assert_eq!(retry.run.metadata.resume_from_row, Some(committed));
+    assert_eq!(retry.run.metadata.resumable, Some(true));
+    assert_eq!(retry.log[0].stage, LogStage::Retry);
+    assert_eq!(
+        retry.log[0].message,
+        format!("Resuming from row {committed} (original run: {})", run.id)
+    );
+    w.run_until_idle().await.expect("worker");
+    let done = h
+        .app
+        .get_run(&h.admin, p.id, retry.run.id)
+        .await
+        .expect("run");
+    assert_eq!(
+        done.status,
+        RunStatus::Completed,
+        "{:?}",
+        h.app
+            .run_progress(&h.admin, p.id, retry.run.id)
+            .await
+            .map(|p| p.log)
+    );
+    assert_eq!(done.counters.processed(), 400);
+    assert_eq!(done.counters.failed, 0);
+    // Every id holds its last occurrence, including rows 97, 194, ... fixed by the schema change.
+    let mut expected: BTreeMap<i64, u64> = BTreeMap::new();
+    for r in 1..=400u64 {
+        expected.insert(id_of(r) as i64, r);
+    }
+    let table = h.table().await;
+    assert_eq!(
+        table
+            .iter()
+            .map(|(id, _, _, row)| (*id, *row))
+            .collect::<BTreeMap<_, _>>(),
+        expected
+    );
+    // A completed run cannot be retried.
+    let again = h.app.retry_run(&h.admin, p.id, retry.run.id).await;
+    assert!(
+        matches!(again, Err(crate::AppError::Unprocessable(_))),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_the_run() {
+    let h = harness(10);
+    h.source.put("in/a.csv", customers_csv(200));
+    let p = h.pipeline("append", json!({"partitions": 2})).await;
+    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let w = h.worker(1);
+    w.step().await.expect("extract");
+    let cancelled = h
+        .app
+        .cancel_run(&h.admin, p.id, run.id)
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    w.run_until_idle().await.expect("worker");
+    assert_eq!(
+        h.app
+            .get_run(&h.admin, p.id, run.id)
+            .await
+            .expect("run")
+            .status,
+        RunStatus::Cancelled
+    );
+    assert!(matches!(
+        h.app.cancel_run(&h.admin, p.id, run.id).await,
+        Err(crate::AppError::Unprocessable(_))
+    ));
+    // The pipeline is free again.
+    h.app.start_run(&h.admin, p.id).await.expect("a new run");
+    assert!(matches!(
+        h.app.start_run(&h.admin, p.id).await,
+        Err(crate::AppError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_touch_file_starts_one_run_and_is_deleted_after_success() {
+    let h = harness(100);
+    h.source.put("in/a.csv", customers_csv(50));
+    let p = h
+        .pipeline(
+            "upsert",
+            json!({"polling": {"enabled": true, "intervalMinutes": 5, "deleteAfterProcess": true}}),
+        )
+        .await;
+    let report = h.app.trigger_poll(&h.admin).await.expect("poll");
+    assert_eq!(
+        (report.checked, report.triggered),
+        (1, 0),
+        "no touch file yet"
+    );
+    h.source.put("in/_READY.dat", "");
+    let report = h.app.trigger_poll(&h.admin).await.expect("poll");
+    assert_eq!((report.checked, report.triggered), (1, 1));
+    assert_eq!(
+        report.message(),
+        "Polling cycle complete: checked 1 pipelines, triggered 1 runs"
+    );
+    h.worker(1).run_until_idle().await.expect("worker");
+    assert!(
+        !h.source.contains("in/_READY.dat"),
+        "the touch file is deleted after success"
+    );
+    let runs = h
+        .app
+        .list_runs(&h.admin, p.id, &PageRequest::default())
+        .await
+        .expect("runs");
+    assert_eq!(runs.items.len(), 1);
+    assert_eq!(runs.items[0].status, RunStatus::Completed);
+    let status = h.app.poll_status(&h.admin).await.expect("status");
+    assert_eq!(status[0].last_run_status, Some(RunStatus::Completed));
+    assert_eq!(status[0].polling.prefix.as_deref(), Some("in/"));
+    assert_eq!(
+        h.app.trigger_poll(&h.admin).await.expect("poll").triggered,
+        0
+    );
+    h.source.put("in/_READY.dat", "again");
+    assert_eq!(
+        h.app.trigger_poll(&h.admin).await.expect("poll").triggered,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_failing_connector_does_not_stop_the_polling_cycle() {
+    let h = harness(100);
+    h.source.put("in/_READY.dat", "");
+    h.source.put("in/a.csv", customers_csv(5));
+    let p1 = h
+        .pipeline("append", json!({"polling": {"enabled": true}}))
+        .await;
+    let _p2 = h
+        .pipeline("append", json!({"polling": {"enabled": true}}))
+        .await;
+    h.source
+        .fail_with(Some(SourceError::PermissionDenied("bad key".into())));
+    let report = h.app.trigger_poll(&h.admin).await.expect("poll");
+    assert_eq!((report.checked, report.triggered), (2, 0));
+    h.source.fail_with(None);
+    let report = h.app.trigger_poll(&h.admin).await.expect("poll");
+    assert_eq!((report.checked, report.triggered), (2, 2));
+    let _ = p1;
+}
+
+#[tokio::test]
+async fn records_straddling_read_chunks_and_quoted_newlines_load_intact() {
+    let h = harness(3);
+    let mut csv = String::from("\u{feff}id,name,age\n");
+    for r in 1..=30 {
+        csv.push_str(&format!("{r},\"line one\nline \"\"two\"\" of {r}\",{r}\n"));
+    }
+    h.source.put("in/a.csv", csv);
+    let p = h.pipeline("append", json!({"partitions": 7})).await;
+    let run_id = h.run_to_end(p.id).await;
+    assert_eq!(
+        h.app
+            .get_run(&h.admin, p.id, run_id)
+            .await
+            .expect("run")
+            .status,
+        RunStatus::Completed
+    );
+    let table = h.table().await;
+    assert_eq!(table.len(), 30);
+    for (id, name, age, row) in table {
+        assert_eq!((id as u64, age), (row, Some(id)));
+        assert_eq!(name, format!("line one\nline \"two\" of {id}"));
+    }
+    let _ = h.source.list("", None, &[]).await.expect("list");
+}
