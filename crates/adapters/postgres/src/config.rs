@@ -1,0 +1,73 @@
+//! Connection settings of the PostgreSQL store.
+
+use std::fmt;
+use std::time::Duration;
+
+use sluice_domain::identifier::Identifier;
+
+/// How [`crate::PgStore`] connects. `sluice-server` fills it from its
+/// environment (`DATABASE_URL`, `SLUICE_WAREHOUSE_SCHEMA`, ...).
+#[derive(Clone)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:port/database` (no TLS: put the database
+    /// on a private network or behind a TLS-terminating proxy).
+    pub url: String,
+    /// Connections of the metadata pool (API reads, queue claims).
+    pub pool_size: usize,
+    /// Connections of the loader pool (one per concurrently committing batch).
+    pub loader_pool_size: usize,
+    /// Longest wait for a new TCP connection and start-up handshake.
+    pub connect_timeout: Duration,
+    /// Longest wait for a free pooled connection before `Unavailable`.
+    pub wait_timeout: Duration,
+    /// `statement_timeout` of every connection, so a stuck query cannot hold
+    /// a connection (and its locks) forever.
+    pub statement_timeout: Duration,
+    /// Schema of destination tables (metadata lives in `sluice`).
+    pub warehouse_schema: Identifier,
+}
+
+impl PgConfig {
+    /// Defaults for everything but the URL: pools of 10 and 4 connections,
+    /// 5 s connect and wait timeouts, 5 min statement timeout (a batch COPY
+    /// of a wide table may take a while), warehouse schema `public`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            pool_size: 10,
+            loader_pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+            wait_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(300),
+            warehouse_schema: Identifier::parse("public").unwrap_or_else(|_| unreachable!()),
+        }
+    }
+}
+
+/// Never prints the URL: it may carry a password.
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("loader_pool_size", &self.loader_pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("warehouse_schema", &self.warehouse_schema)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_url() {
+        let c = PgConfig::new("postgres://u:hunter2@db/x");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert_eq!(c.warehouse_schema.as_str(), "public");
+    }
+}

@@ -1,0 +1,169 @@
+//! Translation of driver errors into [`StoreError`] at the adapter boundary.
+//!
+//! Callers (and through them API users) only ever see short, fixed messages;
+//! the driver's own text, which may quote SQL or values, goes to the log.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use sluice_application::ports::StoreError;
+use tokio_postgres::error::SqlState;
+
+/// An error inside the adapter, before translation.
+#[derive(Debug)]
+pub(crate) enum DbError {
+    /// Already a port error (a fence that failed, a missing entity, ...).
+    Store(StoreError),
+    /// From diesel / diesel-async (metadata queries).
+    Diesel(DieselError),
+    /// From tokio-postgres (COPY transactions).
+    Pg(tokio_postgres::Error),
+    /// No pooled connection could be had.
+    Pool(String),
+}
+
+pub(crate) type DbResult<T> = Result<T, DbError>;
+
+impl From<StoreError> for DbError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<DieselError> for DbError {
+    fn from(e: DieselError) -> Self {
+        Self::Diesel(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Pg(e)
+    }
+}
+
+impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for DbError {
+    fn from(e: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>) -> Self {
+        Self::Pool(e.to_string())
+    }
+}
+
+impl From<deadpool::managed::PoolError<tokio_postgres::Error>> for DbError {
+    fn from(e: deadpool::managed::PoolError<tokio_postgres::Error>) -> Self {
+        Self::Pool(e.to_string())
+    }
+}
+
+impl DbError {
+    /// True for a deadlock or serialization failure: the whole transaction
+    /// may simply be run again.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            Self::Pg(e) => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            ),
+            Self::Diesel(DieselError::DatabaseError(
+                DatabaseErrorKind::SerializationFailure,
+                _,
+            )) => true,
+            Self::Diesel(DieselError::DatabaseError(_, info)) => {
+                info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
+    /// The SQLSTATE of a tokio-postgres error, if it is one.
+    pub(crate) fn sql_state(&self) -> Option<&SqlState> {
+        match self {
+            Self::Pg(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    /// Translates into a port error whose message is safe to show; `what`
+    /// names the operation in the log line.
+    pub(crate) fn into_store(self, what: &'static str) -> StoreError {
+        match self {
+            Self::Store(e) => e,
+            Self::Pool(detail) => {
+                tracing::warn!(operation = what, error = %detail, "no database connection");
+                StoreError::Unavailable("database unavailable".into())
+            }
+            Self::Diesel(e) => from_diesel(e, what),
+            Self::Pg(e) => from_pg(&e, what),
+        }
+    }
+}
+
+fn from_diesel(e: DieselError, what: &'static str) -> StoreError {
+    match &e {
+        DieselError::NotFound => StoreError::NotFound {
+            entity: "record",
+            id: String::new(),
+        },
+        DieselError::DatabaseError(kind, info) => {
+            let safe = match kind {
+                DatabaseErrorKind::UniqueViolation => Some(StoreError::Conflict(
+                    "a record with the same key already exists".into(),
+                )),
+                DatabaseErrorKind::ForeignKeyViolation => Some(StoreError::Conflict(
+                    "the record is referenced by, or refers to, another record".into(),
+                )),
+                DatabaseErrorKind::SerializationFailure => {
+                    Some(StoreError::Unavailable("concurrent update, retry".into()))
+                }
+                DatabaseErrorKind::ClosedConnection => {
+                    Some(StoreError::Unavailable("database unavailable".into()))
+                }
+                _ if info.message().contains("statement timeout") => {
+                    Some(StoreError::Unavailable("database timed out".into()))
+                }
+                _ => None,
+            };
+            tracing::warn!(operation = what, error = %info.message(), "database error");
+            safe.unwrap_or_else(|| StoreError::Internal("database error".into()))
+        }
+        _ => {
+            tracing::error!(operation = what, error = %e, "database error");
+            StoreError::Internal("database error".into())
+        }
+    }
+}
+
+fn from_pg(e: &tokio_postgres::Error, what: &'static str) -> StoreError {
+    tracing::warn!(operation = what, error = %e, "database error");
+    if e.is_closed() {
+        return StoreError::Unavailable("database unavailable".into());
+    }
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
+            StoreError::Conflict("a record with the same key already exists".into())
+        }
+        Some(c) if *c == SqlState::QUERY_CANCELED => {
+            StoreError::Unavailable("database timed out".into())
+        }
+        Some(c)
+            if *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+        {
+            StoreError::Unavailable("concurrent update, retry".into())
+        }
+        Some(c) if c.code().starts_with("08") || *c == SqlState::ADMIN_SHUTDOWN => {
+            StoreError::Unavailable("database unavailable".into())
+        }
+        _ => StoreError::Internal("database error".into()),
+    }
+}
+
+/// Maps a port result's error with [`DbError::into_store`].
+pub(crate) trait IntoStore<T> {
+    /// See [`DbError::into_store`].
+    fn store(self, what: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T, E: Into<DbError>> IntoStore<T> for Result<T, E> {
+    fn store(self, what: &'static str) -> Result<T, StoreError> {
+        self.map_err(|e| e.into().into_store(what))
+    }
+}

@@ -1,0 +1,324 @@
+//! The batch commit: fence, rows, errors, rejected records, counters and
+//! checkpoint in ONE transaction on a tokio-postgres connection.
+
+use std::time::Duration;
+
+use sluice_application::ports::{BatchCommit, CommitOutcome, LoadTarget, StoreError};
+use sluice_domain::identifier::Identifier;
+use sluice_domain::pipeline::LoadStrategy;
+use sluice_domain::status::PartitionStatus;
+use tokio_postgres::Transaction;
+
+use super::copy::CopyIn;
+use super::ddl::qualified;
+use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, pg_type, shadow_table};
+use crate::error::{DbError, DbResult};
+use crate::rows::{int4, int8, uint8};
+use crate::store::PgStore;
+
+/// Attempts of one commit when PostgreSQL reports a deadlock or a
+/// serialization failure (the transaction did nothing and can run again).
+const ATTEMPTS: u32 = 4;
+
+/// Commits `c`, retrying the whole transaction on deadlock or serialization failure.
+pub(crate) async fn commit(
+    store: &PgStore,
+    c: &BatchCommit<'_>,
+) -> Result<CommitOutcome, StoreError> {
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            let mut client = store.loader.get().await?;
+            let tx = client.transaction().await?;
+            let outcome = commit_in(&tx, &store.warehouse, c).await?;
+            tx.commit().await?;
+            Ok::<_, DbError>(outcome)
+        }
+        .await;
+        match result {
+            Err(e) if e.is_retryable() && attempt < ATTEMPTS => {
+                tracing::debug!(
+                    attempt,
+                    "batch commit hit a deadlock or serialization failure; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other.map_err(|e| e.into_store("commit batch")),
+        }
+    }
+}
+
+/// Everything but COMMIT; any error rolls the transaction back (on drop).
+async fn commit_in(
+    tx: &Transaction<'_>,
+    warehouse: &Identifier,
+    c: &BatchCommit<'_>,
+) -> DbResult<CommitOutcome> {
+    let run = c.claim.run_id.to_string();
+    let index = int4(c.claim.range.index);
+    // The fence: the row lock taken here also serialises this commit with
+    // `fail_run` / `cancel_run`, which update the same partition row.
+    let fenced = tx
+        .query_opt(
+            "SELECT 1 FROM sluice.partitions p \
+             WHERE p.run_id = $1 AND p.idx = $2 AND p.lease_token = $3 AND p.status = 'running' \
+               AND EXISTS (SELECT 1 FROM sluice.runs r WHERE r.id = $1 AND r.status = 'running') \
+             FOR UPDATE OF p",
+            &[&run, &index, &c.claim.token.0],
+        )
+        .await?;
+    if fenced.is_none() {
+        return Err(
+            StoreError::Conflict("partition lease lost or run no longer running".into()).into(),
+        );
+    }
+
+    let valid = c.rows.len() as u64;
+    let loaded = if valid == 0 {
+        0
+    } else if c.target.key_columns.is_empty() {
+        copy_rows(tx, &destination(warehouse, c.target), c, &run).await?
+    } else {
+        merge_rows(tx, &destination(warehouse, c.target), c, &run).await?
+    };
+
+    let mut failed_rows: Vec<u64> = c.errors.iter().map(|e| e.row).collect();
+    failed_rows.dedup();
+    let failed = failed_rows.len() as u64;
+    if !c.errors.is_empty() {
+        let mut copy = CopyIn::start(
+            tx,
+            "COPY sluice.validation_errors (run_id, row_num, column_name, value, error) FROM STDIN",
+        )
+        .await?;
+        for e in c.errors {
+            copy.text(Some(&run));
+            copy.int(int8(e.row));
+            copy.text(Some(&e.column));
+            copy.text(Some(&e.value));
+            copy.text(Some(&e.error));
+            copy.end_row().await?;
+        }
+        copy.finish().await?;
+    }
+    if !c.rejected.is_empty() {
+        let mut copy = CopyIn::start(
+            tx,
+            "COPY sluice.rejected_rows (run_id, row_num, partition_idx, file_index, raw) FROM STDIN",
+        )
+        .await?;
+        for r in c.rejected {
+            copy.text(Some(&run));
+            copy.int(int8(r.row));
+            copy.int(i64::from(index));
+            copy.int(i64::from(r.file_index));
+            copy.bytea(&r.raw);
+            copy.end_row().await?;
+        }
+        copy.finish().await?;
+    }
+
+    let skipped = valid.saturating_sub(loaded);
+    let cursor: i64 = tx
+        .query_one(
+            "UPDATE sluice.partitions SET \
+                 loaded = loaded + $3, skipped = skipped + $4, failed = failed + $5, \
+                 checkpoint_row = $6, next_file = $7, next_offset = $8, rate = $9, \
+                 revisit_cursor = COALESCE($10, revisit_cursor) \
+             WHERE run_id = $1 AND idx = $2 \
+             RETURNING revisit_cursor",
+            &[
+                &run,
+                &index,
+                &int8(loaded),
+                &int8(skipped),
+                &int8(failed),
+                &int8(c.checkpoint.row),
+                &int4(c.checkpoint.next.file_index),
+                &int8(c.checkpoint.next.byte_offset),
+                &c.rate,
+                &c.revisit_cursor.map(int8),
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    let mut done = c.checkpoint.is_complete(&c.claim.range);
+    if done {
+        let pending: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM sluice.revisits \
+                 WHERE run_id = $1 AND partition_idx = $2 AND row_num > $3)",
+                &[&run, &index, &cursor],
+            )
+            .await?
+            .try_get(0)?;
+        done = !pending;
+    }
+    if done {
+        tx.execute(
+            "UPDATE sluice.partitions SET status = $3, \
+                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL \
+             WHERE run_id = $1 AND idx = $2",
+            &[&run, &index, &PartitionStatus::Completed.as_str()],
+        )
+        .await?;
+    }
+    let run_failed: i64 = tx
+        .query_one(
+            "SELECT COALESCE(sum(failed), 0)::bigint FROM sluice.partitions WHERE run_id = $1",
+            &[&run],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(CommitOutcome {
+        loaded,
+        skipped,
+        failed,
+        run_failed_rows: uint8(run_failed),
+        partition_completed: done,
+    })
+}
+
+/// The table a target's rows go to: the destination, or for `replace` the
+/// run's shadow table.
+fn destination(warehouse: &Identifier, target: &LoadTarget) -> String {
+    if target.strategy == LoadStrategy::Replace {
+        qualified(warehouse, &shadow_table(target.run_id))
+    } else {
+        qualified(warehouse, &target.table)
+    }
+}
+
+fn column_list(target: &LoadTarget) -> String {
+    target
+        .schema
+        .columns
+        .iter()
+        .map(|c| c.name.quoted())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Streams the batch's rows with `sql` (a COPY): the schema columns, the run
+/// id when `run` is given, then the row number.
+async fn copy_batch(
+    tx: &Transaction<'_>,
+    sql: &str,
+    c: &BatchCommit<'_>,
+    run: Option<&str>,
+) -> DbResult<u64> {
+    let mut copy = CopyIn::start(tx, sql).await?;
+    for (row, values) in c.rows.rows() {
+        for v in values.iter() {
+            copy.text(v);
+        }
+        if let Some(run) = run {
+            copy.text(Some(run));
+        }
+        copy.int(int8(row));
+        copy.end_row().await?;
+    }
+    Ok(copy.finish().await?)
+}
+
+/// Without key columns every row is inserted: COPY straight into the table.
+async fn copy_rows(
+    tx: &Transaction<'_>,
+    table: &str,
+    c: &BatchCommit<'_>,
+    run: &str,
+) -> DbResult<u64> {
+    let sql = format!(
+        "COPY {table} ({}, {RUN_COLUMN}, {ROW_COLUMN}) FROM STDIN",
+        column_list(c.target)
+    );
+    copy_batch(tx, &sql, c, Some(run)).await
+}
+
+/// With key columns: COPY into a temporary staging table, then one
+/// set-based `INSERT … SELECT DISTINCT ON (keys) … ON CONFLICT (keys) DO
+/// UPDATE … WHERE <incoming wins>`. Returns the rows that count as loaded.
+async fn merge_rows(
+    tx: &Transaction<'_>,
+    table: &str,
+    c: &BatchCommit<'_>,
+    run: &str,
+) -> DbResult<u64> {
+    let t = c.target;
+    let stage_columns: Vec<String> = t
+        .schema
+        .columns
+        .iter()
+        .map(|col| format!("{} {}", col.name.quoted(), pg_type(col.column_type)))
+        .collect();
+    tx.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE _sluice_stage ({}, {ROW_COLUMN} bigint NOT NULL) ON COMMIT DROP",
+        stage_columns.join(", ")
+    ))
+    .await?;
+    let columns = column_list(t);
+    copy_batch(
+        tx,
+        &format!("COPY pg_temp._sluice_stage ({columns}, {ROW_COLUMN}) FROM STDIN"),
+        c,
+        None,
+    )
+    .await?;
+
+    let keys: Vec<String> = t.key_columns.iter().map(Identifier::quoted).collect();
+    let keys = keys.join(", ");
+    let updates: Vec<String> = t
+        .schema
+        .columns
+        .iter()
+        .filter(|col| !t.key_columns.contains(&col.name))
+        .map(|col| format!("{0} = EXCLUDED.{0}", col.name.quoted()))
+        .chain([
+            format!("{RUN_COLUMN} = EXCLUDED.{RUN_COLUMN}"),
+            format!("{ROW_COLUMN} = EXCLUDED.{ROW_COLUMN}"),
+            format!("{LOADED_AT_COLUMN} = now()"),
+        ])
+        .collect();
+    // Within the batch the first occurrence of a key wins for append, the
+    // last for upsert and replace; against a stored row, the rules of
+    // `BulkLoader::commit_batch` (lineage = this run and the runs it resumes).
+    let (order, wins) = match t.strategy {
+        LoadStrategy::Append => (
+            "ASC",
+            format!("d.{RUN_COLUMN} = ANY($2::text[]) AND EXCLUDED.{ROW_COLUMN} < d.{ROW_COLUMN}"),
+        ),
+        LoadStrategy::Replace => ("DESC", format!("EXCLUDED.{ROW_COLUMN} > d.{ROW_COLUMN}")),
+        LoadStrategy::Upsert => (
+            "DESC",
+            format!(
+                "d.{RUN_COLUMN} IS NULL OR NOT (d.{RUN_COLUMN} = ANY($2::text[])) \
+                 OR d.{ROW_COLUMN} IS NULL OR EXCLUDED.{ROW_COLUMN} > d.{ROW_COLUMN}"
+            ),
+        ),
+    };
+    let sql = format!(
+        "WITH written AS ( \
+             INSERT INTO {table} AS d ({columns}, {RUN_COLUMN}, {ROW_COLUMN}) \
+             SELECT DISTINCT ON ({keys}) {columns}, $1::text, {ROW_COLUMN} \
+             FROM pg_temp._sluice_stage ORDER BY {keys}, {ROW_COLUMN} {order} \
+             ON CONFLICT ({keys}) DO UPDATE SET {} WHERE {wins} \
+             RETURNING (d.xmax = 0) AS inserted) \
+         SELECT count(*) FILTER (WHERE inserted), count(*) FROM written",
+        updates.join(", ")
+    );
+    let lineage: Vec<String> = t.lineage.iter().map(ToString::to_string).collect();
+    let row = if t.strategy == LoadStrategy::Replace {
+        tx.query_one(&sql, &[&run]).await?
+    } else {
+        tx.query_one(&sql, &[&run, &lineage]).await?
+    };
+    let inserted: i64 = row.try_get(0)?;
+    let written: i64 = row.try_get(1)?;
+    // append and replace count rows that inserted a new key; upsert every row written.
+    Ok(uint8(if t.strategy == LoadStrategy::Upsert {
+        written
+    } else {
+        inserted
+    }))
+}

@@ -1,0 +1,325 @@
+//! Destination tables: created from the pipeline schema when missing,
+//! completed (missing columns, key index) when they exist, refused with a
+//! message saying what to fix when they cannot take the rows.
+
+use std::collections::HashMap;
+
+use sluice_application::ports::{LoadTarget, StoreError};
+use sluice_domain::identifier::Identifier;
+use sluice_domain::pipeline::LoadStrategy;
+use sluice_domain::schema::{ColumnType, Schema};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Transaction};
+
+use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, key_index, shadow_table};
+use crate::error::{DbError, DbResult};
+
+/// The PostgreSQL type a column of `t` is created with.
+pub(crate) fn pg_type(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::String | ColumnType::Email => "text",
+        ColumnType::Integer => "bigint",
+        ColumnType::Number => "numeric",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Date => "date",
+        ColumnType::Timestamp => "timestamptz",
+        ColumnType::Uuid => "uuid",
+    }
+}
+
+/// Whether an existing column of type `existing` (as `regtype` prints it)
+/// accepts every validated value of `t`.
+fn accepts(existing: &str, t: ColumnType) -> bool {
+    let text = ["text", "character varying", "character"];
+    match t {
+        ColumnType::String | ColumnType::Email => text.contains(&existing),
+        ColumnType::Integer => ["bigint", "numeric"].contains(&existing),
+        ColumnType::Number => ["numeric", "double precision"].contains(&existing),
+        ColumnType::Boolean => existing == "boolean",
+        ColumnType::Date => existing == "date",
+        ColumnType::Timestamp => existing == "timestamp with time zone",
+        ColumnType::Uuid => existing == "uuid" || text.contains(&existing),
+    }
+}
+
+fn type_name(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::String => "string",
+        ColumnType::Integer => "integer",
+        ColumnType::Number => "number",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Date => "date",
+        ColumnType::Timestamp => "timestamp",
+        ColumnType::Email => "email",
+        ColumnType::Uuid => "uuid",
+    }
+}
+
+/// `"schema"."table"`.
+pub(crate) fn qualified(warehouse: &Identifier, table: &Identifier) -> String {
+    format!("{}.{}", warehouse.quoted(), table.quoted())
+}
+
+/// `CREATE TABLE` (and key index) statements for a table shaped by `schema`.
+fn create_statements(
+    warehouse: &Identifier,
+    table: &Identifier,
+    schema: &Schema,
+    keys: &[Identifier],
+) -> Vec<String> {
+    let mut columns: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", c.name.quoted(), pg_type(c.column_type)))
+        .collect();
+    columns.push(format!("{RUN_COLUMN} text NOT NULL"));
+    columns.push(format!("{ROW_COLUMN} bigint NOT NULL"));
+    columns.push(format!(
+        "{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now()"
+    ));
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        qualified(warehouse, table),
+        columns.join(", ")
+    )];
+    if !keys.is_empty() {
+        out.push(key_index_statement(warehouse, table, keys));
+    }
+    out
+}
+
+/// A unique index over the key columns. NULLS NOT DISTINCT (PostgreSQL 15+)
+/// makes a NULL key one key, as `DISTINCT ON` and the in-memory store treat it.
+fn key_index_statement(warehouse: &Identifier, table: &Identifier, keys: &[Identifier]) -> String {
+    format!(
+        "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}) NULLS NOT DISTINCT",
+        key_index(table).quoted(),
+        qualified(warehouse, table),
+        keys.iter()
+            .map(Identifier::quoted)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+async fn exists(tx: &Transaction<'_>, name: &str) -> DbResult<bool> {
+    let row = tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// An existing column: its type (as `regtype` prints it) and whether every
+/// insert must give it a value (NOT NULL without default, identity or
+/// generation).
+struct ExistingColumn {
+    type_name: String,
+    needs_value: bool,
+}
+
+/// The columns of an existing table, by name.
+async fn columns_of(tx: &Transaction<'_>, name: &str) -> DbResult<HashMap<String, ExistingColumn>> {
+    let rows = tx
+        .query(
+            "SELECT a.attname::text, a.atttypid::regtype::text, \
+                    a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' \
+                        AND a.attgenerated = '' \
+             FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&name],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<_, String>(0)?,
+                ExistingColumn {
+                    type_name: r.try_get(1)?,
+                    needs_value: r.try_get(2)?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// True when a unique, non-partial index covers exactly the key columns (any
+/// order): `ON CONFLICT (keys)` can use it.
+async fn has_key_index(tx: &Transaction<'_>, name: &str, keys: &[Identifier]) -> DbResult<bool> {
+    let mut sorted: Vec<String> = keys.iter().map(|k| k.as_str().to_owned()).collect();
+    sorted.sort();
+    let row = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i \
+               WHERE i.indrelid = to_regclass($1) AND i.indisunique \
+                 AND i.indpred IS NULL AND i.indexprs IS NULL \
+                 AND i.indnatts = cardinality($2::text[]) \
+                 AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text COLLATE \"C\") \
+                      FROM pg_attribute a \
+                      WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])) \
+                     = $2::text[])",
+            &[&name, &sorted],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Brings an existing destination table up to what loading needs: missing
+/// schema and lineage columns added (nullable, since rows exist), types
+/// checked, the key index created.
+async fn complete_existing(
+    tx: &Transaction<'_>,
+    warehouse: &Identifier,
+    target: &LoadTarget,
+) -> DbResult<()> {
+    let name = qualified(warehouse, &target.table);
+    let table = target.table.as_str();
+    let existing = columns_of(tx, &name).await?;
+    for col in &target.schema.columns {
+        match existing
+            .get(col.name.as_str())
+            .map(|c| c.type_name.as_str())
+        {
+            None => {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {name} ADD COLUMN {} {}",
+                    col.name.quoted(),
+                    pg_type(col.column_type)
+                ))
+                .await?;
+            }
+            Some(found) if !accepts(found, col.column_type) => {
+                return Err(StoreError::Unprocessable(format!(
+                    "column `{}` of table `{table}` has type {found}, which cannot hold {} values: \
+                     change the column's type or the pipeline schema",
+                    col.name,
+                    type_name(col.column_type)
+                ))
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
+    let lineage = [
+        ("_sluice_run_id", "text", &["text", "character varying"][..]),
+        ("_sluice_row", "bigint", &["bigint", "numeric"][..]),
+        (
+            "_sluice_loaded_at",
+            "timestamptz DEFAULT now()",
+            &["timestamp with time zone"][..],
+        ),
+    ];
+    for (column, create, ok) in lineage {
+        match existing.get(column).map(|c| c.type_name.as_str()) {
+            None => {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {name} ADD COLUMN \"{column}\" {create}"
+                ))
+                .await?;
+            }
+            Some(found) if !ok.contains(&found) => {
+                return Err(StoreError::Unprocessable(format!(
+                    "column `{column}` of table `{table}` has type {found}; Sluice needs it as \
+                     {create} for lineage: rename or drop that column"
+                ))
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
+    let fed = |c: &str| {
+        c.starts_with("_sluice_") || target.schema.columns.iter().any(|s| s.name.as_str() == c)
+    };
+    if let Some((column, _)) = existing.iter().find(|(c, e)| e.needs_value && !fed(c)) {
+        return Err(StoreError::Unprocessable(format!(
+            "column `{column}` of table `{table}` is NOT NULL without a default and is not in \
+             the pipeline schema: add it to the schema, give it a default or make it nullable"
+        ))
+        .into());
+    }
+    if !target.key_columns.is_empty() && !has_key_index(tx, &name, &target.key_columns).await? {
+        let sql = key_index_statement(warehouse, &target.table, &target.key_columns);
+        if let Err(e) = tx.batch_execute(&sql).await {
+            let e = DbError::from(e);
+            if e.sql_state() == Some(&SqlState::UNIQUE_VIOLATION) {
+                let keys: Vec<&str> = target.key_columns.iter().map(Identifier::as_str).collect();
+                return Err(StoreError::Unprocessable(format!(
+                    "table `{table}` has rows with the same key ({}): remove the duplicates or \
+                     change the pipeline's key columns",
+                    keys.join(", ")
+                ))
+                .into());
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// See [`sluice_application::ports::BulkLoader::prepare_destination`].
+pub(crate) async fn prepare(
+    client: &mut Client,
+    warehouse: &Identifier,
+    target: &LoadTarget,
+) -> DbResult<()> {
+    let tx = client.transaction().await?;
+    // Partitions of a run prepare concurrently: one at a time per table, so
+    // `CREATE … IF NOT EXISTS` never races with itself.
+    let lock = format!("sluice.prepare:{}", qualified(warehouse, &target.table));
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
+        .await?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        warehouse.quoted()
+    ))
+    .await?;
+    let name = qualified(warehouse, &target.table);
+    if !exists(&tx, &name).await? {
+        for sql in create_statements(
+            warehouse,
+            &target.table,
+            &target.schema,
+            &target.key_columns,
+        ) {
+            tx.batch_execute(&sql).await?;
+        }
+    } else if target.strategy != LoadStrategy::Replace {
+        // A replace run swaps its own table in; the old one only has to exist
+        // so readers see it until then.
+        complete_existing(&tx, warehouse, target).await?;
+    }
+    if target.strategy == LoadStrategy::Replace {
+        let shadow = shadow_table(target.run_id);
+        for sql in create_statements(warehouse, &shadow, &target.schema, &target.key_columns) {
+            tx.batch_execute(&sql).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_accepts_what_it_creates() {
+        let created = [
+            (ColumnType::String, "text"),
+            (ColumnType::Email, "text"),
+            (ColumnType::Integer, "bigint"),
+            (ColumnType::Number, "numeric"),
+            (ColumnType::Boolean, "boolean"),
+            (ColumnType::Date, "date"),
+            (ColumnType::Timestamp, "timestamp with time zone"),
+            (ColumnType::Uuid, "uuid"),
+        ];
+        for (t, regtype) in created {
+            assert!(accepts(regtype, t), "{t:?}");
+        }
+        assert!(!accepts("integer", ColumnType::String));
+        assert!(
+            !accepts("integer", ColumnType::Integer),
+            "int4 overflows on 64-bit values"
+        );
+    }
+}

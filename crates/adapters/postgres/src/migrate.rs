@@ -1,0 +1,59 @@
+//! Embedded migrations, run under an advisory lock so that any number of
+//! processes starting at once (`sluice migrate`, `sluice serve` replicas,
+//! workers) apply each migration exactly once.
+
+use diesel::RunQueryDsl;
+use diesel::connection::Connection;
+use diesel::sql_types::BigInt;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use sluice_application::ports::StoreError;
+
+/// The schema migrations, compiled into the binary. Never edit one that has
+/// landed: add a new one.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Key of the session-level advisory lock held while migrating ("sluice" in ASCII).
+const MIGRATION_LOCK: i64 = 0x736c_7569_6365;
+
+/// Applies every pending migration to the database at `url` and returns how
+/// many were applied. Concurrent callers queue on an advisory lock; the
+/// later ones find nothing left to do.
+pub async fn migrate(url: &str) -> Result<usize, StoreError> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || migrate_blocking(&url))
+        .await
+        .map_err(|_| StoreError::Internal("migration task failed".into()))?
+}
+
+/// diesel's migration harness is synchronous: it runs on a blocking thread
+/// over diesel-async's connection wrapper (no libpq needed).
+fn migrate_blocking(url: &str) -> Result<usize, StoreError> {
+    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url).map_err(|e| {
+        tracing::warn!(error = %e, "cannot connect to migrate");
+        StoreError::Unavailable("database unavailable".into())
+    })?;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .map_err(|e| crate::error::DbError::from(e).into_store("migration lock"))?;
+    let applied = conn.run_pending_migrations(MIGRATIONS).map(|done| {
+        for m in &done {
+            tracing::info!(migration = %m, "applied migration");
+        }
+        done.len()
+    });
+    // Closing the connection would release the lock too; unlock explicitly
+    // so a failure below is visible in the log.
+    if let Err(e) = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+    {
+        tracing::warn!(error = %e, "cannot release the migration lock");
+    }
+    applied.map_err(|e| {
+        tracing::error!(error = %e, "migration failed");
+        StoreError::Internal("database migration failed".into())
+    })
+}

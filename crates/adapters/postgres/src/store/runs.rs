@@ -1,0 +1,471 @@
+//! [`RunStore`]: runs, their log, partitions and validation errors.
+
+use async_trait::async_trait;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use sluice_application::ports::{NewRun, Page, PageRequest, RunStore, StoreError};
+use sluice_domain::ids::{PipelineId, RunId};
+use sluice_domain::pipeline::PipelineSpec;
+use sluice_domain::run::{LogEntry, Partition, Run};
+use sluice_domain::status::RunStatus;
+use sluice_domain::time::Timestamp;
+use sluice_domain::validation::RowError;
+
+use super::{PgStore, page, stop_run};
+use crate::error::{DbError, DbResult, IntoStore};
+use crate::rows::{
+    PartitionRow, RunSummaryRow, from_json, from_ts, run_status, to_json, ts, uint8,
+};
+use crate::schema::{partitions, pipelines, run_log, run_summaries, runs, validation_errors};
+
+/// Errors fetched per round trip by [`RunStore::stream_errors`].
+const ERROR_CHUNK: i64 = 1_000;
+
+/// The name a serde enum is stored under (`snake_case` wire name).
+pub(crate) fn wire_name<T: serde::Serialize>(v: &T, what: &str) -> Result<String, StoreError> {
+    match to_json(v, what)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(crate::rows::corrupt(what)),
+    }
+}
+
+/// Appends log entries to a run, in order.
+pub(crate) async fn insert_log(
+    conn: &mut AsyncPgConnection,
+    run_id: RunId,
+    entries: &[LogEntry],
+) -> DbResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let rows = entries
+        .iter()
+        .map(|e| {
+            Ok((
+                run_log::run_id.eq(run_id.to_string()),
+                run_log::stage.eq(wire_name(&e.stage, "log stage")?),
+                run_log::message.eq(e.message.clone()),
+                run_log::logged_at.eq(ts(e.timestamp)),
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    diesel::insert_into(run_log::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inserts a `pending` run with its first log entries. The partial unique
+/// index `runs_one_active_per_pipeline` makes "one active run per pipeline"
+/// atomic: a second insert fails with a unique violation, reported as
+/// `Conflict`.
+pub(crate) async fn insert_run(
+    conn: &mut AsyncPgConnection,
+    new: &NewRun,
+    lineage: Vec<String>,
+) -> DbResult<()> {
+    let values = (
+        runs::id.eq(new.id.to_string()),
+        runs::pipeline_id.eq(new.pipeline_id.to_string()),
+        runs::status.eq(RunStatus::Pending.as_str()),
+        runs::load_strategy.eq(new.spec.load_strategy.as_str()),
+        runs::run_trigger.eq(wire_name(&new.trigger, "run trigger")?),
+        runs::spec.eq(to_json(&new.spec, "pipeline")?),
+        runs::metadata.eq(to_json(&new.metadata, "run metadata")?),
+        runs::lineage.eq(lineage),
+        runs::created_at.eq(ts(new.created_at)),
+    );
+    match diesel::insert_into(runs::table)
+        .values(values)
+        .execute(conn)
+        .await
+    {
+        Ok(_) => {}
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+            if info.constraint_name() == Some("runs_one_active_per_pipeline") =>
+        {
+            return Err(StoreError::Conflict(format!(
+                "pipeline {} already has a pending or running run",
+                new.pipeline_id
+            ))
+            .into());
+        }
+        Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+            return Err(StoreError::not_found("pipeline", new.pipeline_id).into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    insert_log(conn, new.id, &new.log).await
+}
+
+/// True when `e` is the "pipeline already has an active run" conflict.
+pub(crate) fn is_active_run_conflict(e: &DbError) -> bool {
+    matches!(e, DbError::Store(StoreError::Conflict(m)) if m.ends_with("pending or running run"))
+}
+
+/// Copies what a resumable retry takes over from `original`: files, rows to
+/// revisit (the original's rejected rows and the revisits it had not
+/// reached), partitions with their checkpoints and loaded/skipped counters.
+async fn copy_for_resume(
+    conn: &mut AsyncPgConnection,
+    retry: &str,
+    original: &str,
+) -> DbResult<()> {
+    use diesel::sql_types::Text;
+    diesel::sql_query(
+        "INSERT INTO sluice.run_files \
+             (run_id, idx, key, size, etag, gzip, header, first_row, row_count) \
+         SELECT $1, idx, key, size, etag, gzip, header, first_row, row_count \
+         FROM sluice.run_files WHERE run_id = $2",
+    )
+    .bind::<Text, _>(retry)
+    .bind::<Text, _>(original)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "INSERT INTO sluice.revisits (run_id, row_num, partition_idx, file_index, raw) \
+         SELECT $1, j.row_num, j.partition_idx, j.file_index, j.raw \
+         FROM sluice.rejected_rows j WHERE j.run_id = $2 \
+         UNION ALL \
+         SELECT $1, v.row_num, v.partition_idx, v.file_index, v.raw \
+         FROM sluice.revisits v \
+         JOIN sluice.partitions p ON p.run_id = v.run_id AND p.idx = v.partition_idx \
+         WHERE v.run_id = $2 AND v.row_num > p.revisit_cursor \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(retry)
+    .bind::<Text, _>(original)
+    .execute(conn)
+    .await?;
+    // A partition is done when its checkpoint reached the end of its range
+    // and it has nothing to revisit; its failed rows are revisited, so the
+    // retry starts with failed = 0.
+    diesel::sql_query(
+        "INSERT INTO sluice.partitions \
+             (run_id, idx, first_row, row_count, start_file, start_offset, status, \
+              checkpoint_row, next_file, next_offset, loaded, skipped, failed) \
+         SELECT $1, p.idx, p.first_row, p.row_count, p.start_file, p.start_offset, \
+                CASE WHEN p.checkpoint_row >= p.first_row + p.row_count - 1 \
+                      AND NOT EXISTS (SELECT 1 FROM sluice.revisits v \
+                                      WHERE v.run_id = $1 AND v.partition_idx = p.idx) \
+                     THEN 'completed' ELSE 'pending' END, \
+                p.checkpoint_row, p.next_file, p.next_offset, p.loaded, p.skipped, 0 \
+         FROM sluice.partitions p WHERE p.run_id = $2",
+    )
+    .bind::<Text, _>(retry)
+    .bind::<Text, _>(original)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Fetches one chunk of a run's errors strictly after `(row, seq)`.
+async fn error_chunk(
+    store: &PgStore,
+    run_id: &str,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> DbResult<Vec<(i64, i64, String, String, String)>> {
+    use validation_errors::dsl as e;
+    let mut conn = store.conn().await?;
+    let mut q = e::validation_errors
+        .filter(e::run_id.eq(run_id))
+        .select((e::row_num, e::seq, e::column_name, e::value, e::error))
+        .order((e::row_num.asc(), e::seq.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((row, seq)) = after {
+        q = q.filter(
+            e::row_num
+                .gt(row)
+                .or(e::row_num.eq(row).and(e::seq.gt(seq))),
+        );
+    }
+    Ok(q.load(&mut conn).await?)
+}
+
+fn row_error((row, _, column, value, error): (i64, i64, String, String, String)) -> RowError {
+    RowError {
+        row: uint8(row),
+        column,
+        value,
+        error,
+    }
+}
+
+#[async_trait]
+impl RunStore for PgStore {
+    async fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
+        let mut conn = self.conn().await.store("create run")?;
+        conn.transaction::<_, DbError, _>(async |conn| {
+            insert_run(conn, run, vec![run.id.to_string()]).await
+        })
+        .await
+        .store("create run")
+    }
+
+    async fn create_retry_run(
+        &self,
+        run: &NewRun,
+        original: RunId,
+        resumable: bool,
+    ) -> Result<(), StoreError> {
+        let orig = original.to_string();
+        let retry = run.id.to_string();
+        let mut conn = self.conn().await.store("create retry run")?;
+        conn.transaction::<_, DbError, _>(async |conn| {
+            let found: Option<(Vec<String>, Option<i64>, i32)> = runs::table
+                .find(&orig)
+                .select((runs::lineage, runs::total_rows, runs::partition_count))
+                .for_share()
+                .first(conn)
+                .await
+                .optional()?;
+            let Some((orig_lineage, total_rows, partition_count)) = found else {
+                return Err(StoreError::not_found("run", original).into());
+            };
+            let mut lineage = vec![retry.clone()];
+            if resumable {
+                lineage.extend(orig_lineage);
+            }
+            insert_run(conn, run, lineage).await?;
+            if !resumable {
+                return Ok(());
+            }
+            diesel::update(runs::table.find(&retry))
+                .set((
+                    runs::resume.eq(true),
+                    runs::total_rows.eq(total_rows),
+                    runs::partition_count.eq(partition_count),
+                ))
+                .execute(conn)
+                .await?;
+            copy_for_resume(conn, &retry, &orig).await
+        })
+        .await
+        .store("create retry run")
+    }
+
+    async fn get_run(&self, pipeline_id: PipelineId, run_id: RunId) -> Result<Run, StoreError> {
+        let mut conn = self.conn().await.store("get run")?;
+        run_summaries::table
+            .find(run_id.to_string())
+            .filter(run_summaries::pipeline_id.eq(pipeline_id.to_string()))
+            .select(RunSummaryRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .store("get run")?
+            .ok_or_else(|| StoreError::not_found("run", run_id))?
+            .into_run()
+    }
+
+    async fn run_spec(&self, run_id: RunId) -> Result<PipelineSpec, StoreError> {
+        let mut conn = self.conn().await.store("run spec")?;
+        let spec: serde_json::Value = runs::table
+            .find(run_id.to_string())
+            .select(runs::spec)
+            .first(&mut conn)
+            .await
+            .optional()
+            .store("run spec")?
+            .ok_or_else(|| StoreError::not_found("run", run_id))?;
+        from_json(spec, "pipeline")
+    }
+
+    async fn list_runs(
+        &self,
+        pipeline_id: PipelineId,
+        req: &PageRequest,
+    ) -> Result<Page<Run>, StoreError> {
+        let key = pipeline_id.to_string();
+        let mut conn = self.conn().await.store("list runs")?;
+        let exists: i64 = pipelines::table
+            .find(&key)
+            .count()
+            .get_result(&mut conn)
+            .await
+            .store("list runs")?;
+        if exists == 0 {
+            return Err(StoreError::not_found("pipeline", pipeline_id));
+        }
+        let mut q = run_summaries::table
+            .filter(run_summaries::pipeline_id.eq(&key))
+            .select(RunSummaryRow::as_select())
+            .order(run_summaries::id.desc())
+            .limit(page::fetch(req))
+            .into_boxed();
+        if let Some(after) = page::after::<RunId>(req) {
+            q = q.filter(run_summaries::id.lt(after));
+        }
+        let rows = q.load(&mut conn).await.store("list runs")?;
+        let items = rows
+            .into_iter()
+            .map(RunSummaryRow::into_run)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page::cut(items, req, |x| x.id.to_string()))
+    }
+
+    async fn latest_run(&self, pipeline_id: PipelineId) -> Result<Option<Run>, StoreError> {
+        let mut conn = self.conn().await.store("latest run")?;
+        run_summaries::table
+            .filter(run_summaries::pipeline_id.eq(pipeline_id.to_string()))
+            .select(RunSummaryRow::as_select())
+            .order(run_summaries::id.desc())
+            .first(&mut conn)
+            .await
+            .optional()
+            .store("latest run")?
+            .map(RunSummaryRow::into_run)
+            .transpose()
+    }
+
+    async fn list_partitions(&self, run_id: RunId) -> Result<Vec<Partition>, StoreError> {
+        let mut conn = self.conn().await.store("list partitions")?;
+        partitions::table
+            .filter(partitions::run_id.eq(run_id.to_string()))
+            .select(PartitionRow::as_select())
+            .order(partitions::idx.asc())
+            .load(&mut conn)
+            .await
+            .store("list partitions")?
+            .into_iter()
+            .map(PartitionRow::into_partition)
+            .collect()
+    }
+
+    async fn first_errors(&self, run_id: RunId, limit: usize) -> Result<Vec<RowError>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = error_chunk(self, &run_id.to_string(), None, limit)
+            .await
+            .store("first errors")?;
+        Ok(rows.into_iter().map(row_error).collect())
+    }
+
+    async fn count_errors(&self, run_id: RunId) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await.store("count errors")?;
+        let n: i64 = validation_errors::table
+            .filter(validation_errors::run_id.eq(run_id.to_string()))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .store("count errors")?;
+        Ok(uint8(n))
+    }
+
+    /// Keyset pagination over the primary key `(run_id, row_num, seq)`: each
+    /// chunk is one short query on a pooled connection, so neither memory nor
+    /// a connection is held for the whole (possibly slow) download.
+    fn stream_errors(&self, run_id: RunId) -> BoxStream<'static, Result<RowError, StoreError>> {
+        let store = self.clone();
+        let run = run_id.to_string();
+        stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
+            let store = store.clone();
+            let run = run.clone();
+            async move {
+                let Some(after) = state else {
+                    return Ok(None);
+                };
+                let rows = error_chunk(&store, &run, after, ERROR_CHUNK)
+                    .await
+                    .store("stream errors")?;
+                let next = if i64::try_from(rows.len()).unwrap_or(0) < ERROR_CHUNK {
+                    None
+                } else {
+                    rows.last().map(|(row, seq, ..)| Some((*row, *seq)))
+                };
+                let chunk = stream::iter(rows.into_iter().map(|r| Ok(row_error(r))));
+                Ok(Some((chunk, next)))
+            }
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    async fn run_log(&self, run_id: RunId) -> Result<Vec<LogEntry>, StoreError> {
+        let mut conn = self.conn().await.store("run log")?;
+        let rows: Vec<(String, String, crate::rows::Ts)> = run_log::table
+            .filter(run_log::run_id.eq(run_id.to_string()))
+            .select((run_log::stage, run_log::message, run_log::logged_at))
+            .order(run_log::seq.asc())
+            .load(&mut conn)
+            .await
+            .store("run log")?;
+        rows.into_iter()
+            .map(|(stage, message, at)| {
+                Ok(LogEntry {
+                    stage: from_json(serde_json::Value::String(stage), "log stage")?,
+                    message,
+                    timestamp: from_ts(at),
+                })
+            })
+            .collect()
+    }
+
+    async fn append_log(&self, run_id: RunId, entry: &LogEntry) -> Result<(), StoreError> {
+        let mut conn = self.conn().await.store("append log")?;
+        match insert_log(&mut conn, run_id, std::slice::from_ref(entry)).await {
+            Err(DbError::Diesel(DieselError::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ))) => Err(StoreError::not_found("run", run_id)),
+            other => other.store("append log"),
+        }
+    }
+
+    async fn cancel_run(
+        &self,
+        run_id: RunId,
+        at: Timestamp,
+        entry: &LogEntry,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await.store("cancel run")?;
+        let warehouse = self.warehouse();
+        conn.transaction::<_, DbError, _>(async |conn| {
+            match stop_run(conn, &warehouse, run_id, RunStatus::Cancelled, at, entry).await? {
+                None => Ok(()),
+                Some(current) => Err(StoreError::Unprocessable(
+                    current
+                        .transition(RunStatus::Cancelled)
+                        .err()
+                        .map_or_else(|| "run cannot be cancelled".into(), |e| e.to_string()),
+                )
+                .into()),
+            }
+        })
+        .await
+        .store("cancel run")
+    }
+
+    async fn count_runs_by_status(&self) -> Result<Vec<(RunStatus, u64)>, StoreError> {
+        let mut conn = self.conn().await.store("count runs")?;
+        let counts: Vec<(String, i64)> = runs::table
+            .group_by(runs::status)
+            .select((runs::status, count_star()))
+            .load(&mut conn)
+            .await
+            .store("count runs")?;
+        let mut out: Vec<(RunStatus, u64)> = RunStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        for (status, n) in counts {
+            let status = run_status(&status)?;
+            if let Some(slot) = out.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = uint8(n);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await.store("ping")?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .store("ping")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! The storage contract suite of `sluice-application`, on PostgreSQL: the same
+//! contracts the in-memory fakes pass, each on a fresh database.
+
+sluice_application::store_contract_tests!(async { crate::support::fresh_store().await });
