@@ -105,8 +105,26 @@ pub(crate) fn map_error(
     SourceError::Other(format!(
         "{} failed: {}",
         describe(target, ctx),
-        detail(&text, ctx.redactor)
+        summary(&text, status, code.as_deref(), ctx.redactor)
     ))
+}
+
+/// What a server answered, in one short line: the status and, from an
+/// S3/Azure XML body, its code and message; the driver's whole text (cut
+/// short) when there is no status. Scrubbed either way.
+fn summary(text: &str, status: Option<u16>, code: Option<&str>, redactor: &Redactor) -> String {
+    let Some(status) = status else {
+        return detail(text, redactor);
+    };
+    let mut out = format!("the server answered HTTP {status}");
+    if let Some(code) = code {
+        out.push_str(&format!(" ({code})"));
+    }
+    if let Some(message) = xml_tag(text, "Message") {
+        out.push_str(": ");
+        out.push_str(&message);
+    }
+    detail(&out, redactor)
 }
 
 /// True when the error says the bucket or container itself is missing, as
@@ -211,10 +229,16 @@ fn chain(err: &object_store::Error) -> impl Iterator<Item = &(dyn StdError + 'st
 
 /// The `<Code>` of an S3 or Azure XML error body.
 fn xml_code(text: &str) -> Option<String> {
-    let start = text.find("<Code>")? + "<Code>".len();
-    let len = text.get(start..)?.find("</Code>")?;
-    let code = text.get(start..start + len)?.trim();
-    (!code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric())).then(|| code.to_owned())
+    xml_tag(text, "Code").filter(|c| c.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// The text of the first `<tag>…</tag>` in `text`, if not empty.
+fn xml_tag(text: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = text.find(&open)? + open.len();
+    let len = text.get(start..)?.find(&format!("</{tag}>"))?;
+    let value = text.get(start..start + len)?.trim();
+    (!value.is_empty()).then(|| value.to_owned())
 }
 
 /// The HTTP status in `object_store`'s "status code: 403 Forbidden" text.

@@ -354,8 +354,10 @@ impl RemoteSettings {
                     headers.insert("authorization", value?);
                     options = options.with_default_headers(headers);
                 }
+                // `HttpStore` joins keys with a `/` of its own; a base URL
+                // ending in one would make every request path `base//key`.
                 HttpBuilder::new()
-                    .with_url(url)
+                    .with_url(url.trim_end_matches('/'))
                     .with_client_options(options)
                     .with_retry(retry(purpose))
                     .build()

@@ -216,6 +216,32 @@ impl ObjectStoreSource {
             .boxed())
     }
 
+    /// Drops the zero-byte "folder/" objects S3 consoles create for empty
+    /// folders. `object_store` lists `a/` as `a`, so such a marker looks like
+    /// an empty file named `a`, which would then fail to read; a marker with
+    /// files under it is already dropped by [`FileFilter::select`]. Only
+    /// zero-byte entries are checked, with one `head` each: a real empty file
+    /// answers, a marker does not.
+    async fn without_empty_folder_markers(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        files: Vec<ObjectInfo>,
+    ) -> Result<Vec<ObjectInfo>, SourceError> {
+        let mut kept = Vec::with_capacity(files.len());
+        for file in files {
+            // Listed keys parse; a key that did not would simply be kept.
+            if let (0, Ok(path)) = (file.size, ObjectPath::parse(&file.key)) {
+                match store.head(&path).await {
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => continue,
+                    Err(e) => return Err(map_error(&e, Target::Object(&file.key), &self.ctx())),
+                }
+            }
+            kept.push(file);
+        }
+        Ok(kept)
+    }
+
     async fn check_inner(&self) -> Result<(), SourceError> {
         let (store, _root) = match &self.backend {
             Backend::Remote { settings, .. } => {
@@ -273,7 +299,12 @@ impl ObjectSource for ObjectStoreSource {
             let paths = listed.iter().map(|m| m.location.clone()).collect();
             self.ensure_inside(&opened, paths).await?;
         }
-        let files = filter.select(listed.into_iter().map(info).collect());
+        let mut files = filter.select(listed.into_iter().map(info).collect());
+        if opened.local.is_none() {
+            files = self
+                .without_empty_folder_markers(&opened.store, files)
+                .await?;
+        }
         debug!(
             connector_type = self.kind.as_str(),
             location = %self.location,
