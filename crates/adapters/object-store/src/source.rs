@@ -243,14 +243,9 @@ impl ObjectStoreSource {
     }
 
     async fn check_inner(&self) -> Result<(), SourceError> {
-        let (store, _root) = match &self.backend {
-            Backend::Remote { settings, .. } => {
-                (settings.build(Purpose::Check, &self.redactor)?, None)
-            }
-            Backend::Local(jail) => {
-                let root = jail.open().await?;
-                (Arc::clone(&root.store) as Arc<dyn ObjectStore>, Some(root))
-            }
+        let store: Arc<dyn ObjectStore> = match &self.backend {
+            Backend::Remote { settings, .. } => settings.build(Purpose::Check, &self.redactor)?,
+            Backend::Local(jail) => jail.open().await?.store,
         };
         // One page is enough to prove the store answers and the credentials work.
         match store.list(None).next().await {
