@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `sluice` binary against the PostgreSQL and S3
+//! servers started by `cargo xtask test`. One test binary, one module per area.
+
+mod support;
+
+mod data;
+mod polling;
+mod replace;
+mod retry;
+mod strategies;

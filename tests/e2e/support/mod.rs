@@ -1,0 +1,229 @@
+//! Shared helpers of the end-to-end tests: a fresh database per test, the real
+//! `sluice` binary in child processes, an API client, the S3 server, SQL checks.
+
+pub mod api;
+pub mod s3;
+pub mod sql;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+pub use api::Api;
+
+/// What the harness (`cargo xtask test`) provides.
+pub struct Env {
+    /// Superuser URL of the test cluster's `postgres` database.
+    pub database_url: String,
+    /// Base URL of the S3 server.
+    pub s3: String,
+    /// The `sluice` binary.
+    pub bin: PathBuf,
+}
+
+/// Reads the harness environment; fails the test with the fix when missing.
+pub fn env() -> Env {
+    let get = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| panic!("{name} is not set: run the end-to-end tests through `cargo xtask test`"))
+    };
+    let bin = PathBuf::from(get("SLUICE_BIN"));
+    assert!(bin.exists(), "SLUICE_BIN={} does not exist: run `cargo xtask test`", bin.display());
+    Env { database_url: get("DATABASE_URL"), s3: get("SLUICE_TEST_S3_ENDPOINT"), bin }
+}
+
+/// A short random lower-case suffix for names.
+pub fn suffix() -> String {
+    let n: u64 = rand::rng().random();
+    format!("{n:016x}")
+}
+
+/// A database of its own, dropped when the test ends.
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    /// Creates `sluice_e2e_<random>`.
+    pub async fn new() -> Self {
+        let env = env();
+        let name = format!("sluice_e2e_{}", suffix());
+        let (client, conn) = tokio_postgres::connect(&env.database_url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test cluster");
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        let url = replace_db(&env.database_url, &name);
+        Self { url, name, admin_url: env.database_url }
+    }
+
+    /// A SQL client on this database.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(conn);
+        client
+    }
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, rest)) => {
+            let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+            format!("{base}/{db}{query}")
+        }
+        None => format!("{url}/{db}"),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok((client, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running `sluice` process, killed when dropped.
+pub struct Process {
+    child: Child,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Kills it with SIGKILL (no chance to clean up), like a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its pid.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while it runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Peak resident memory (VmHWM) in KiB, read from /proc.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Settings for starting `sluice`.
+pub struct Launch<'a> {
+    /// Database.
+    pub db: &'a TestDb,
+    /// In-process workers.
+    pub workers: usize,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl<'a> Launch<'a> {
+    /// Defaults: 2 workers, 2 s leases.
+    pub fn new(db: &'a TestDb) -> Self {
+        Self { db, workers: 2, env: Vec::new() }
+    }
+
+    /// Sets a variable.
+    pub fn var(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.env.push((k.to_owned(), v.into()));
+        self
+    }
+
+    /// Sets the worker count.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    fn command(&self, sub: &str) -> (Command, PathBuf) {
+        let env = env();
+        let log = std::env::temp_dir().join(format!("sluice-e2e-{sub}-{}.log", suffix()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(&env.bin);
+        cmd.arg(sub)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &self.db.url)
+            .env("SLUICE_WORKERS", self.workers.to_string())
+            .env("SLUICE_LEASE_SECONDS", "2")
+            .env("SLUICE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        (cmd, log)
+    }
+
+    /// Starts `sluice serve` on a free port and waits until it is ready.
+    pub async fn serve(self) -> (Process, Api) {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let key = format!("sk_e2e_admin_{}", suffix());
+        let (mut cmd, log) = self.command("serve");
+        cmd.env("SLUICE_BIND", format!("127.0.0.1:{port}")).env("SLUICE_ADMIN_KEY", &key);
+        let child = cmd.spawn().expect("start sluice serve");
+        let mut process = Process { child, log };
+        let api = Api::new(format!("http://127.0.0.1:{port}"), key);
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = api.raw_get("/readyz").await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(process.is_running(), "sluice serve exited:\n{}", process.log_text());
+            assert!(start.elapsed() < Duration::from_secs(60), "sluice serve not ready:\n{}", process.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (process, api)
+    }
+
+    /// Starts a `sluice worker` process.
+    pub fn worker(self) -> Process {
+        let (mut cmd, log) = self.command("worker");
+        let child = cmd.spawn().expect("start sluice worker");
+        Process { child, log }
+    }
+}
