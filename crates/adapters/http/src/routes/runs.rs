@@ -1,0 +1,172 @@
+//! Runs of a pipeline: start, list, get, cancel, progress and retry.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use sluice_domain::ids::{PipelineId, RunId};
+use sluice_domain::progress::RunProgress;
+
+use crate::auth::Caller;
+use crate::dto::{ListPage, RetryResponse, RunDto, RunPage};
+use crate::error::ApiError;
+use crate::request::{ListParams, page_request, path_id};
+use crate::state::ApiState;
+
+/// The `{id}` and `{runId}` of a run route.
+pub(crate) fn run_path(req: &HttpRequest) -> Result<(PipelineId, RunId), ApiError> {
+    Ok((path_id(req, "id")?, path_id(req, "runId")?))
+}
+
+fn run_json(
+    state: &ApiState,
+    status: actix_web::http::StatusCode,
+    run: sluice_domain::run::Run,
+) -> HttpResponse {
+    let now = state.app().ports().clock.now();
+    HttpResponse::build(status).json(RunDto::new(run, now))
+}
+
+/// Start a run of an active pipeline.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pipelines/{id}/runs",
+    operation_id = "startRun",
+    tag = "runs",
+    params(("id" = PipelineId, Path, description = "Pipeline id (`pipe_…`)")),
+    responses(
+        (status = 201, description = "The new run (`pending`)", body = RunDto),
+        (status = 409, description = "The pipeline already has a pending or running run", body = crate::error::ErrorBody),
+        (status = 422, description = "The pipeline is paused", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn start(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id: PipelineId = path_id(&req, "id")?;
+    let run = state.app().start_run(&who, id).await?;
+    Ok(run_json(&state, actix_web::http::StatusCode::CREATED, run))
+}
+
+/// List a pipeline's runs (newest first).
+#[utoipa::path(
+    get,
+    path = "/api/v1/pipelines/{id}/runs",
+    operation_id = "listRuns",
+    tag = "runs",
+    params(("id" = PipelineId, Path, description = "Pipeline id (`pipe_…`)"), ListParams),
+    responses((status = 200, description = "One page of runs", body = RunPage))
+)]
+pub async fn list(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id: PipelineId = path_id(&req, "id")?;
+    let page = page_request(&req)?;
+    let runs = state.app().list_runs(&who, id, &page).await?;
+    let now = state.app().ports().clock.now();
+    Ok(HttpResponse::Ok().json(ListPage::from_page(runs, |r| RunDto::new(r, now))))
+}
+
+/// Get a run with its counters.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pipelines/{id}/runs/{runId}",
+    operation_id = "getRun",
+    tag = "runs",
+    params(
+        ("id" = PipelineId, Path, description = "Pipeline id (`pipe_…`)"),
+        ("runId" = RunId, Path, description = "Run id (`run_…`)")
+    ),
+    responses((status = 200, description = "The run", body = RunDto))
+)]
+pub async fn get(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, run_id) = run_path(&req)?;
+    let run = state.app().get_run(&who, id, run_id).await?;
+    Ok(run_json(&state, actix_web::http::StatusCode::OK, run))
+}
+
+/// Cancel a pending or running run.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pipelines/{id}/runs/{runId}/cancel",
+    operation_id = "cancelRun",
+    tag = "runs",
+    params(
+        ("id" = PipelineId, Path, description = "Pipeline id (`pipe_…`)"),
+        ("runId" = RunId, Path, description = "Run id (`run_…`)")
+    ),
+    responses(
+        (status = 200, description = "The cancelled run", body = RunDto),
+        (status = 422, description = "The run already ended", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn cancel(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, run_id) = run_path(&req)?;
+    let run = state.app().cancel_run(&who, id, run_id).await?;
+    Ok(run_json(&state, actix_web::http::StatusCode::OK, run))
+}
+
+/// Get the progress of a run.
+///
+/// Returns detailed progress information for a pipeline run including row
+/// counts, partition details, ETA, validation errors (first 20), and log
+/// entries.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pipelines/{id}/runs/{runId}/progress",
+    operation_id = "getRunProgress",
+    tag = "runs",
+    params(
+        ("id" = PipelineId, Path, description = "Pipeline ID"),
+        ("runId" = RunId, Path, description = "Pipeline run ID")
+    ),
+    responses((status = 200, description = "The progress of the run", body = RunProgress))
+)]
+pub async fn progress(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, run_id) = run_path(&req)?;
+    Ok(HttpResponse::Ok().json(state.app().run_progress(&who, id, run_id).await?))
+}
+
+/// Retry a failed or partially-failed run.
+///
+/// Creates a new run with checkpoint support: `append` and `upsert` resume from the last processed
+/// row, `replace` re-runs from the beginning. Only runs with status `failed`
+/// or `completed_with_errors` can be retried.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pipelines/{id}/runs/{runId}/retry",
+    operation_id = "retryRun",
+    tag = "runs",
+    params(
+        ("id" = PipelineId, Path, description = "Pipeline ID"),
+        ("runId" = RunId, Path, description = "Original run ID to retry")
+    ),
+    responses(
+        (status = 201, description = "The retry run (`pending`)", body = RetryResponse),
+        (status = 404, description = "Pipeline or run not found", body = crate::error::ErrorBody),
+        (status = 409, description = "The pipeline already has a pending or running run", body = crate::error::ErrorBody),
+        (status = 422, description = "Run status does not allow retry (must be failed or completed_with_errors)", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn retry(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, run_id) = run_path(&req)?;
+    let outcome = state.app().retry_run(&who, id, run_id).await?;
+    Ok(HttpResponse::Created().json(RetryResponse::new(outcome.run, outcome.log, run_id)))
+}

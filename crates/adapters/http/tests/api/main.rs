@@ -1,0 +1,10 @@
+//! The API in-process over the in-memory fakes: one test binary.
+
+mod auth;
+mod connectors;
+mod health;
+mod openapi;
+mod reference;
+mod roles;
+mod support;
+mod validation;
