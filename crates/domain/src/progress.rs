@@ -53,6 +53,8 @@ pub struct RunProgress {
     /// The first 20 validation errors, in row order.
     pub validation_errors: Vec<RowError>,
     /// Estimated time remaining, or null.
+    // Always present (null when unknown), as the reference page says.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub eta: Option<String>,
     /// Elapsed milliseconds.
     pub duration_ms: u64,

@@ -3,6 +3,7 @@
 mod auth;
 mod connectors;
 mod health;
+mod logging;
 mod openapi;
 mod reference;
 mod roles;
