@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
@@ -116,7 +117,6 @@ async fn copy_for_resume(
     retry: &str,
     original: &str,
 ) -> DbResult<()> {
-    use diesel::sql_types::Text;
     diesel::sql_query(
         "INSERT INTO sluice.run_files \
              (run_id, idx, key, size, etag, gzip, header, first_row, row_count) \
@@ -164,39 +164,57 @@ async fn copy_for_resume(
     Ok(())
 }
 
-/// Fetches one chunk of a run's errors strictly after `(row, seq)`.
+/// One stored validation error with its position.
+#[derive(QueryableByName)]
+struct ErrorRow {
+    #[diesel(sql_type = BigInt)]
+    row_num: i64,
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+    #[diesel(sql_type = Text)]
+    error: String,
+}
+
+impl ErrorRow {
+    fn into_error(self) -> RowError {
+        RowError {
+            row: uint8(self.row_num),
+            column: self.column_name,
+            value: self.value,
+            error: self.error,
+        }
+    }
+}
+
+/// Fetches one chunk of a run's errors strictly after `(row, seq)`. The
+/// row-value comparison is an index condition on the primary key, so every
+/// chunk costs the same however deep into the list it starts.
 async fn error_chunk(
     store: &PgStore,
     run_id: &str,
-    after: Option<(i64, i64)>,
+    after: (i64, i64),
     limit: i64,
-) -> DbResult<Vec<(i64, i64, String, String, String)>> {
-    use validation_errors::dsl as e;
+) -> DbResult<Vec<ErrorRow>> {
     let mut conn = store.conn().await?;
-    let mut q = e::validation_errors
-        .filter(e::run_id.eq(run_id))
-        .select((e::row_num, e::seq, e::column_name, e::value, e::error))
-        .order((e::row_num.asc(), e::seq.asc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some((row, seq)) = after {
-        q = q.filter(
-            e::row_num
-                .gt(row)
-                .or(e::row_num.eq(row).and(e::seq.gt(seq))),
-        );
-    }
-    Ok(q.load(&mut conn).await?)
+    Ok(diesel::sql_query(
+        "SELECT row_num, seq, column_name, value, error FROM sluice.validation_errors \
+         WHERE run_id = $1 AND (row_num, seq) > ($2, $3) \
+         ORDER BY row_num, seq LIMIT $4",
+    )
+    .bind::<Text, _>(run_id)
+    .bind::<BigInt, _>(after.0)
+    .bind::<BigInt, _>(after.1)
+    .bind::<BigInt, _>(limit)
+    .load(&mut conn)
+    .await?)
 }
 
-fn row_error((row, _, column, value, error): (i64, i64, String, String, String)) -> RowError {
-    RowError {
-        row: uint8(row),
-        column,
-        value,
-        error,
-    }
-}
+/// Before the first error (rows start at 1, sequence numbers at 1).
+const START: (i64, i64) = (i64::MIN, i64::MIN);
 
 #[async_trait]
 impl RunStore for PgStore {
@@ -341,10 +359,10 @@ impl RunStore for PgStore {
 
     async fn first_errors(&self, run_id: RunId, limit: usize) -> Result<Vec<RowError>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = error_chunk(self, &run_id.to_string(), None, limit)
+        let rows = error_chunk(self, &run_id.to_string(), START, limit)
             .await
             .store("first errors")?;
-        Ok(rows.into_iter().map(row_error).collect())
+        Ok(rows.into_iter().map(ErrorRow::into_error).collect())
     }
 
     async fn count_errors(&self, run_id: RunId) -> Result<u64, StoreError> {
@@ -364,7 +382,7 @@ impl RunStore for PgStore {
     fn stream_errors(&self, run_id: RunId) -> BoxStream<'static, Result<RowError, StoreError>> {
         let store = self.clone();
         let run = run_id.to_string();
-        stream::try_unfold(Some(None), move |state: Option<Option<(i64, i64)>>| {
+        stream::try_unfold(Some(START), move |state: Option<(i64, i64)>| {
             let store = store.clone();
             let run = run.clone();
             async move {
@@ -377,9 +395,9 @@ impl RunStore for PgStore {
                 let next = if i64::try_from(rows.len()).unwrap_or(0) < ERROR_CHUNK {
                     None
                 } else {
-                    rows.last().map(|(row, seq, ..)| Some((*row, *seq)))
+                    rows.last().map(|r| (r.row_num, r.seq))
                 };
-                let chunk = stream::iter(rows.into_iter().map(|r| Ok(row_error(r))));
+                let chunk = stream::iter(rows.into_iter().map(|r| Ok(r.into_error())));
                 Ok(Some((chunk, next)))
             }
         })

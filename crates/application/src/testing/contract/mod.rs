@@ -14,7 +14,7 @@ mod metadata;
 mod polling;
 mod queue;
 
-pub use fixtures::Fixture;
+pub use fixtures::{Fixture, T0};
 pub use loading::*;
 pub use metadata::*;
 pub use polling::*;
