@@ -72,6 +72,12 @@ pub type PipelinePage = ListPage<sluice_domain::pipeline::Pipeline>;
 /// A page of runs.
 pub type RunPage = ListPage<RunDto>;
 
+impl<T> From<Page<T>> for ListPage<T> {
+    fn from(page: Page<T>) -> Self {
+        Self::from_page(page, |item| item)
+    }
+}
+
 impl<T> ListPage<T> {
     /// Converts a store page item by item.
     pub fn from_page<S>(page: Page<S>, item: impl Fn(S) -> T) -> Self {

@@ -32,7 +32,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(&req)?;
     let connectors = state.app().list_connectors(&who, &page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::from_page(connectors, |c| c)))
+    Ok(HttpResponse::Ok().json(ListPage::from(connectors)))
 }
 
 /// Create a connector.

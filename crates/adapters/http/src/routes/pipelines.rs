@@ -28,13 +28,14 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(&req)?;
     let pipelines = state.app().list_pipelines(&who, &page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::from_page(pipelines, |p| p)))
+    Ok(HttpResponse::Ok().json(ListPage::from(pipelines)))
 }
 
 /// Create a pipeline.
 ///
-/// Every rule is checked and a 400 names the first offending field (`loadStrategy`, `destination.keyColumns[0]`,
-/// `partitions`, `polling.intervalMinutes`, ...).
+/// Every rule is checked and a 400 names the first offending field
+/// (`loadStrategy`, `destination.keyColumns[0]`, `partitions`,
+/// `polling.intervalMinutes`, ...).
 #[utoipa::path(
     post,
     path = "/api/v1/pipelines",

@@ -1,8 +1,10 @@
 //! Runs of a pipeline: start, list, get, cancel, progress and retry.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::progress::RunProgress;
+use sluice_domain::run::Run;
 
 use crate::auth::Caller;
 use crate::dto::{ListPage, RetryResponse, RunDto, RunPage};
@@ -15,11 +17,8 @@ pub(crate) fn run_path(req: &HttpRequest) -> Result<(PipelineId, RunId), ApiErro
     Ok((path_id(req, "id")?, path_id(req, "runId")?))
 }
 
-fn run_json(
-    state: &ApiState,
-    status: actix_web::http::StatusCode,
-    run: sluice_domain::run::Run,
-) -> HttpResponse {
+/// A run as JSON, its duration measured now.
+fn run_json(state: &ApiState, status: StatusCode, run: Run) -> HttpResponse {
     let now = state.app().ports().clock.now();
     HttpResponse::build(status).json(RunDto::new(run, now))
 }
@@ -44,7 +43,7 @@ pub async fn start(
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
     let run = state.app().start_run(&who, id).await?;
-    Ok(run_json(&state, actix_web::http::StatusCode::CREATED, run))
+    Ok(run_json(&state, StatusCode::CREATED, run))
 }
 
 /// List a pipeline's runs (newest first).
@@ -87,7 +86,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
     let run = state.app().get_run(&who, id, run_id).await?;
-    Ok(run_json(&state, actix_web::http::StatusCode::OK, run))
+    Ok(run_json(&state, StatusCode::OK, run))
 }
 
 /// Cancel a pending or running run.
@@ -112,7 +111,7 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
     let run = state.app().cancel_run(&who, id, run_id).await?;
-    Ok(run_json(&state, actix_web::http::StatusCode::OK, run))
+    Ok(run_json(&state, StatusCode::OK, run))
 }
 
 /// Get the progress of a run.

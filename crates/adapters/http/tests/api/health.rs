@@ -4,7 +4,7 @@ use actix_web::http::{Method, StatusCode};
 use serde_json::json;
 use sluice_domain::role::Role;
 
-use crate::support::{PartitionPlan, RunEnd, RunPlan, TestApi};
+use crate::support::{RunEnd, RunPlan, TestApi};
 
 #[actix_web::test]
 async fn liveness_and_readiness() {
@@ -26,18 +26,7 @@ async fn metrics_count_runs_by_status_and_requests_by_route() {
     let api = TestApi::new().await;
     let c = api.connector("Production S3").await;
     let p = api.pipeline(&c, json!({})).await;
-    api.run(
-        &p,
-        RunPlan {
-            rows_each: 3,
-            partitions: vec![PartitionPlan::Commit {
-                rows: 1,
-                bad: vec![],
-            }],
-            end: RunEnd::Fail,
-        },
-    )
-    .await;
+    api.run(&p, RunPlan::single(1, vec![], RunEnd::Fail)).await;
     api.get(&format!("/api/v1/pipelines/{p}"), Role::Viewer)
         .await;
     api.get(&format!("/api/v1/pipelines/{p}"), Role::Viewer)

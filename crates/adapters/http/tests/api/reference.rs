@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sluice_domain::role::Role;
 use sluice_domain::validation::RowError;
 
-use crate::support::{PartitionPlan, RunEnd, RunPlan, TestApi};
+use crate::support::{PartitionPlan, RunEnd, RunPlan, TestApi, pipeline_spec};
 
 fn keys(v: &Value) -> BTreeSet<&str> {
     v.as_object()
@@ -23,41 +23,12 @@ fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
     names.iter().copied().collect()
 }
 
-/// Two complete partitions, one running at half, one pending, as in the
-/// reference page's example.
-fn running_plan() -> RunPlan {
-    RunPlan {
-        rows_each: 10,
-        partitions: vec![
-            PartitionPlan::Commit {
-                rows: 10,
-                bad: vec![RowError::new(
-                    2,
-                    "email",
-                    "not-an-email",
-                    "Invalid email format",
-                )],
-            },
-            PartitionPlan::Commit {
-                rows: 10,
-                bad: vec![],
-            },
-            PartitionPlan::Commit {
-                rows: 5,
-                bad: vec![],
-            },
-            PartitionPlan::Untouched,
-        ],
-        end: RunEnd::Running,
-    }
-}
-
 #[actix_web::test]
 async fn progress_has_every_field_of_the_reference_page() {
     let api = TestApi::new().await;
     let c = api.connector("Production S3").await;
     let p = api.pipeline(&c, json!({})).await;
-    let run = api.run(&p, running_plan()).await;
+    let run = api.run(&p, RunPlan::sample(RunEnd::Running)).await;
     api.clock.advance_ms(45_200);
     let reply = api
         .get(
@@ -237,14 +208,7 @@ async fn a_large_export_stays_one_valid_document() {
         .map(|r| RowError::new(r, "email", "not-an-email", "Invalid email format"))
         .collect();
     let run = api
-        .run(
-            &p,
-            RunPlan {
-                rows_each: 5_000,
-                partitions: vec![PartitionPlan::Commit { rows: 5_000, bad }],
-                end: RunEnd::Finalize,
-            },
-        )
+        .run(&p, RunPlan::single(5_000, bad, RunEnd::Finalize))
         .await;
     let path = format!("/api/v1/pipelines/{p}/runs/{run}/errors");
     let v = api.get(&path, Role::Viewer).await.json();
@@ -267,9 +231,7 @@ async fn retry_answers_201_with_exactly_the_reference_fields() {
     let api = TestApi::new().await;
     let c = api.connector("Production S3").await;
     let p = api.pipeline(&c, json!({})).await;
-    let mut plan = running_plan();
-    plan.end = RunEnd::Fail;
-    let original = api.run(&p, plan).await;
+    let original = api.run(&p, RunPlan::sample(RunEnd::Fail)).await;
     api.clock.advance_ms(7_200_000);
     let reply = api
         .send(
@@ -324,9 +286,7 @@ async fn retry_of_a_replace_run_starts_over() {
             json!({"loadStrategy": "replace", "destination": {"keyColumns": []}}),
         )
         .await;
-    let mut plan = running_plan();
-    plan.end = RunEnd::Fail;
-    let original = api.run(&p, plan).await;
+    let original = api.run(&p, RunPlan::sample(RunEnd::Fail)).await;
     let reply = api
         .send(
             Method::POST,
@@ -351,19 +311,9 @@ async fn retry_answers_404_and_422_as_documented() {
     let c = api.connector("Production S3").await;
     let p = api.pipeline(&c, json!({})).await;
     let completed = api
-        .run(
-            &p,
-            RunPlan {
-                rows_each: 5,
-                partitions: vec![PartitionPlan::Commit {
-                    rows: 5,
-                    bad: vec![],
-                }],
-                end: RunEnd::Finalize,
-            },
-        )
+        .run(&p, RunPlan::single(5, vec![], RunEnd::Finalize))
         .await;
-    let running = api.run(&p, running_plan()).await;
+    let running = api.run(&p, RunPlan::sample(RunEnd::Running)).await;
     let retry =
         |pipeline: &str, run: &str| format!("/api/v1/pipelines/{pipeline}/runs/{run}/retry");
     let missing_run = "run_01J9Z8Y7X6W5V4T3S2R1Q0P9NM";
@@ -413,18 +363,8 @@ async fn poll_get_lists_watched_pipelines_as_the_reference_page() {
     assert_eq!(empty["total"], 1);
     assert_eq!(empty["pipelines"][0]["lastRunAt"], Value::Null);
     assert_eq!(empty["pipelines"][0]["lastRunStatus"], Value::Null);
-    api.run(
-        &p,
-        RunPlan {
-            rows_each: 5,
-            partitions: vec![PartitionPlan::Commit {
-                rows: 5,
-                bad: vec![],
-            }],
-            end: RunEnd::Finalize,
-        },
-    )
-    .await;
+    api.run(&p, RunPlan::single(5, vec![], RunEnd::Finalize))
+        .await;
     let reply = api.get("/api/v1/pipelines/poll", Role::Viewer).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(
@@ -435,13 +375,7 @@ async fn poll_get_lists_watched_pipelines_as_the_reference_page() {
                 "name": "Daily Customer Import",
                 "connector": "Production S3",
                 "connectorType": "s3",
-                "polling": {
-                    "enabled": true,
-                    "intervalMinutes": 15,
-                    "touchFile": "_READY.dat",
-                    "prefix": "data/customers/",
-                    "deleteAfterProcess": true
-                },
+                "polling": pipeline_spec(&c)["polling"],
                 "lastRunAt": "2026-03-30T10:00:00Z",
                 "lastRunStatus": "completed"
             }],

@@ -5,9 +5,8 @@
 use actix_web::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sluice_domain::role::Role;
-use sluice_domain::validation::RowError;
 
-use crate::support::{PartitionPlan, RunEnd, RunPlan, TestApi, UNKNOWN_KEY, id_of, pipeline_spec};
+use crate::support::{RunEnd, RunPlan, TestApi, UNKNOWN_KEY, id_of, pipeline_spec};
 
 const ADMIN: &[Role] = &[Role::Admin];
 const WRITERS: &[Role] = &[Role::Admin, Role::Editor];
@@ -37,32 +36,7 @@ async fn world(api: &TestApi) -> World {
     let connector = api.connector("Production S3").await;
     let spare_connector = api.connector("Spare S3").await;
     let pipeline = api.pipeline(&connector, json!({})).await;
-    let failed_run = api
-        .run(
-            &pipeline,
-            RunPlan {
-                rows_each: 10,
-                partitions: vec![
-                    PartitionPlan::Commit {
-                        rows: 10,
-                        bad: vec![RowError::new(
-                            3,
-                            "email",
-                            "not-an-email",
-                            "Invalid email format",
-                        )],
-                    },
-                    PartitionPlan::Commit {
-                        rows: 5,
-                        bad: vec![],
-                    },
-                    PartitionPlan::Untouched,
-                    PartitionPlan::Untouched,
-                ],
-                end: RunEnd::Fail,
-            },
-        )
-        .await;
+    let failed_run = api.run(&pipeline, RunPlan::sample(RunEnd::Fail)).await;
     let spare_pipeline = api
         .pipeline(
             &connector,

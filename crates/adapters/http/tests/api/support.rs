@@ -300,6 +300,42 @@ pub struct RunPlan {
     pub end: RunEnd,
 }
 
+impl RunPlan {
+    /// One partition of `rows` rows, all committed, `bad` failing validation.
+    pub fn single(rows: u64, bad: Vec<RowError>, end: RunEnd) -> Self {
+        Self {
+            rows_each: rows,
+            partitions: vec![PartitionPlan::Commit { rows, bad }],
+            end,
+        }
+    }
+
+    /// The reference page's example at a small scale: 4 partitions of 10
+    /// rows, two complete (row 2 failing validation), one half done, one pending.
+    pub fn sample(end: RunEnd) -> Self {
+        let bad = RowError::new(2, "email", "not-an-email", "Invalid email format");
+        Self {
+            rows_each: 10,
+            partitions: vec![
+                PartitionPlan::Commit {
+                    rows: 10,
+                    bad: vec![bad],
+                },
+                PartitionPlan::Commit {
+                    rows: 10,
+                    bad: vec![],
+                },
+                PartitionPlan::Commit {
+                    rows: 5,
+                    bad: vec![],
+                },
+                PartitionPlan::Untouched,
+            ],
+            end,
+        }
+    }
+}
+
 struct RunDriver<'a> {
     api: &'a TestApi,
     run_id: RunId,
