@@ -724,15 +724,27 @@ impl WorkQueue for InMemoryStore {
         let mut s = self.lock()?;
         s.next_token += 1;
         let token = LeaseToken(s.next_token);
-        let Some(rec) = s.runs.values_mut().find(|r| {
-            r.run.status == RunStatus::Pending && r.extraction.is_none_or(|(_, exp)| exp <= now)
-        }) else {
+        let Some(id) = s
+            .runs
+            .values()
+            .find(|r| {
+                r.run.status == RunStatus::Pending && r.extraction.is_none_or(|(_, exp)| exp <= now)
+            })
+            .map(|r| r.run.id)
+        else {
             return Ok(None);
         };
+        let rec = s
+            .runs
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Internal("run vanished".into()))?;
         rec.extraction = Some((token, now.plus_millis(lease_ms)));
+        let rec = rec.clone();
+        // The run as every read returns it: counters summed from its
+        // partitions (a resumable retry already has some).
         Ok(Some(ExtractionClaim {
-            run: rec.run.clone(),
-            spec: rec.spec.clone(),
+            run: s.run_view(&rec),
+            spec: rec.spec,
             token,
             resume: rec.resume,
         }))
@@ -1139,10 +1151,14 @@ impl BulkLoader for InMemoryStore {
         let mut failed_rows: Vec<u64> = c.errors.iter().map(|e| e.row).collect();
         failed_rows.dedup();
         let failed = failed_rows.len() as u64;
+        // Stored text cannot hold NUL (PostgreSQL refuses it): it becomes U+FFFD.
         s.errors
             .entry(run_id)
             .or_default()
-            .extend(c.errors.iter().cloned());
+            .extend(c.errors.iter().map(|e| RowError {
+                value: e.value.replace('\0', "\u{FFFD}"),
+                ..e.clone()
+            }));
         let rejected = s.rejected.entry(run_id).or_default();
         for r in c.rejected {
             rejected.insert(r.row, (index, r.clone()));

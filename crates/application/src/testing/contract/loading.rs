@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use sluice_domain::pipeline::LoadStrategy;
-use sluice_domain::run::{LogEntry, LogStage};
+use sluice_domain::run::{Checkpoint, LogEntry, LogStage, SourcePosition};
 use sluice_domain::status::RunStatus;
+use sluice_domain::validation::{RowError, ValidBatch};
 
 use super::fixtures::T0;
 use super::queue::commit_rows;
 use super::{ContractStore, Fixture};
+use crate::ports::BatchCommit;
 
 /// Rows, errors, counters and checkpoint land together; errors read back in row order.
 pub async fn append_without_keys_commits_rows_errors_and_checkpoint_atomically<S: ContractStore>(
@@ -307,6 +309,70 @@ pub async fn replace_swaps_in_only_on_success<S: ContractStore>(s: Arc<S>) {
         rows.iter().map(|r| r.row).collect::<Vec<_>>(),
         vec![4, 5, 6]
     );
+}
+
+/// Error values keep their text (tabs, line breaks, backslashes, quotes,
+/// any Unicode) except NUL, which no stored text can hold: it becomes U+FFFD.
+pub async fn error_values_keep_their_text<S: ContractStore>(s: Arc<S>) {
+    let f = Fixture::new();
+    let p = f.pipeline(&*s, "events", LoadStrategy::Append, false).await;
+    let run_id = f.running_run(&*s, &p, 1, 3).await;
+    let target = f.target(&p, run_id, vec![run_id]);
+    s.prepare_destination(&target).await.expect("prepare");
+    let claim = s
+        .claim_partition(&f.worker(1), T0, 60_000)
+        .await
+        .expect("claim")
+        .expect("a");
+    let values = [
+        "tab\there\nnew line\r\\N",
+        "\"quoted\", 'single'; ünïcødé ✓",
+        "nul\0byte",
+    ];
+    let errors: Vec<RowError> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| RowError::new(i as u64 + 1, "name", v, "Does not match pattern"))
+        .collect();
+    let rows = ValidBatch::new(2);
+    s.commit_batch(BatchCommit {
+        claim: &claim,
+        target: &target,
+        rows: &rows,
+        errors: &errors,
+        rejected: &[],
+        checkpoint: Checkpoint {
+            row: 3,
+            next: SourcePosition {
+                file_index: 0,
+                byte_offset: 30,
+            },
+        },
+        revisit_cursor: None,
+        rate: 1.0,
+        at: T0,
+    })
+    .await
+    .expect("commit");
+    let expected: Vec<String> = vec![
+        values[0].to_owned(),
+        values[1].to_owned(),
+        "nul\u{FFFD}byte".to_owned(),
+    ];
+    let first: Vec<String> = s
+        .first_errors(run_id, 10)
+        .await
+        .expect("first")
+        .into_iter()
+        .map(|e| e.value)
+        .collect();
+    assert_eq!(first, expected);
+    let streamed: Vec<String> = s
+        .stream_errors(run_id)
+        .map(|e| e.expect("error row").value)
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(streamed, expected);
 }
 
 async fn finish<S: ContractStore>(s: &S, run_id: sluice_domain::ids::RunId) {

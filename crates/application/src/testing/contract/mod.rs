@@ -71,6 +71,7 @@ macro_rules! store_contract_tests {
             append_with_keys_keeps_the_first_occurrence_whatever_the_commit_order,
             upsert_keeps_the_last_occurrence_whatever_the_commit_order,
             replace_swaps_in_only_on_success,
+            error_values_keep_their_text,
             finalize_sets_the_terminal_status_once,
             fail_run_stops_every_partition,
             retry_copies_checkpoints_and_rows_to_revisit,
