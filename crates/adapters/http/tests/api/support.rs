@@ -91,18 +91,24 @@ pub fn t0() -> Timestamp {
 impl TestApi {
     /// A fresh, empty Sluice with an admin, an editor and a viewer key.
     pub async fn new() -> Self {
+        Self::with_ports(|_| {}).await
+    }
+
+    /// Like [`TestApi::new`], with the ports changed by `adjust` once the
+    /// keys are issued (to put a failing port in).
+    pub async fn with_ports(adjust: impl FnOnce(&mut Ports)) -> Self {
         let store = Arc::new(InMemoryStore::new());
         let source = InMemorySource::new(64);
         let clock = Arc::new(ManualClock::new(t0()));
-        let ports = Ports::from_store(
+        let mut ports = Ports::from_store(
             store.clone(),
             Arc::new(InMemorySourceFactory(source.clone())),
             clock.clone(),
             Arc::new(SequentialIds::default()),
         );
-        let app = App::new(ports, Settings::default());
+        let keys_app = App::new(ports.clone(), Settings::default());
         let key = |role: Role| {
-            let app = app.clone();
+            let app = keys_app.clone();
             async move {
                 app.issue_api_key(&format!("{role} key"), role)
                     .await
@@ -115,6 +121,8 @@ impl TestApi {
             key(Role::Editor).await,
             key(Role::Viewer).await,
         );
+        adjust(&mut ports);
+        let app = App::new(ports, Settings::default());
         Self {
             store,
             source,
