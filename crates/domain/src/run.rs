@@ -324,18 +324,6 @@ impl RowIndex {
         }
     }
 
-    /// The message logged (stage `finalize`) when a run reaches a terminal status
-    /// after loading: the outcome in numbers.
-    pub fn finalize_message(status: RunStatus, counters: &Counters, total_rows: u64) -> String {
-        format!(
-            "Run {status}: {} of {total_rows} rows processed ({} loaded, {} skipped, {} failed)",
-            counters.processed(),
-            counters.loaded,
-            counters.skipped,
-            counters.failed
-        )
-    }
-
     /// Cuts `total_rows` into at most `partitions` ranges whose boundaries
     /// fall on indexed rows, as close to equal sizes as the index allows.
     pub fn cut(&self, total_rows: u64, partitions: u32) -> Vec<PartitionRange> {

@@ -1,0 +1,25 @@
+//! The HTTP server: `sluice-http`'s routes on actix-web's server.
+
+use std::net::SocketAddr;
+
+use actix_web::HttpServer;
+use actix_web::dev::Server;
+use sluice_application::usecases::App;
+
+/// Binds `addr` and returns the (not yet polled) server. Two HTTP worker
+/// threads are plenty: handlers are async and the heavy work runs in the
+/// engine's workers.
+pub fn serve(app: App, addr: SocketAddr) -> std::io::Result<Server> {
+    let state = sluice_http::ApiState::new(app);
+    Ok(HttpServer::new(move || sluice_http::api(state.clone()))
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .bind(addr)?
+        .run())
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi_json() -> String {
+    sluice_http::openapi_json()
+}

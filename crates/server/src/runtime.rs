@@ -1,0 +1,238 @@
+//! Wiring: builds the store, the object-store factory and the application,
+//! then runs the requested command.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_application::ports::WorkerId;
+use sluice_application::ports::system::{SystemClock, UlidGenerator};
+use sluice_application::usecases::engine::Worker;
+use sluice_application::usecases::{App, Ports, Settings};
+use sluice_domain::identifier::Identifier;
+use sluice_domain::role::Role;
+use sluice_object_store::{ObjectStoreSourceFactory, parse_local_roots};
+use sluice_postgres::{PgConfig, PgStore};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{ApikeyCommand, DbArgs, EngineArgs, ServeArgs, WorkerArgs};
+
+type Res<T> = Result<T, String>;
+
+/// How long idle workers wait before looking for work again.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+fn database_url(db: &DbArgs) -> Res<String> {
+    match db.database_url.as_deref().map(str::trim) {
+        Some(url) if !url.is_empty() => Ok(url.to_owned()),
+        _ => Err("DATABASE_URL is not set: point it at PostgreSQL, e.g. DATABASE_URL=postgres://user:password@localhost:5432/sluice (or pass --database-url)".into()),
+    }
+}
+
+async fn open_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
+    let url = database_url(db)?;
+    let warehouse = Identifier::parse(&db.warehouse_schema)
+        .map_err(|e| format!("SLUICE_WAREHOUSE_SCHEMA: {e}"))?;
+    let applied = sluice_postgres::migrate(&url)
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    let mut config = PgConfig::new(url);
+    config.pool_size = db.db_pool_size.max(2);
+    config.loader_pool_size = engine_workers.max(1) + 1;
+    config.warehouse_schema = warehouse;
+    PgStore::connect(&config)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))
+}
+
+fn build_app(store: PgStore, engine: Option<&EngineArgs>) -> App {
+    let roots = engine.map_or_else(
+        || parse_local_roots("./data"),
+        |e| parse_local_roots(&e.local_roots),
+    );
+    let mut settings = Settings::default();
+    if let Some(e) = engine {
+        settings.lease_ms = i64::try_from(e.lease_seconds.max(1) * 1000).unwrap_or(30_000);
+        settings.batch_rows = e.batch_rows.max(1);
+    }
+    let ports = Ports::from_store(
+        Arc::new(store),
+        Arc::new(ObjectStoreSourceFactory::new(roots)),
+        Arc::new(SystemClock),
+        Arc::new(UlidGenerator::default()),
+    );
+    App::new(ports, settings)
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into())
+}
+
+fn spawn_workers(
+    app: &App,
+    count: usize,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) {
+    let prefix = format!("{}-{}", host_name(), std::process::id());
+    for n in 0..count {
+        let worker = Worker::new(app.clone(), WorkerId(format!("{prefix}-{n}")), IDLE_POLL);
+        tasks.spawn(worker.run(shutdown.clone()));
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Stops the workers: they finish their current step; a partition still
+/// loading after the grace period is left to its lease.
+async fn stop(shutdown: watch::Sender<bool>, mut tasks: JoinSet<()>) {
+    let _ = shutdown.send(true);
+    let grace = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => if next.is_none() { break },
+            () = &mut grace => {
+                tracing::warn!("workers still busy after 10 s; their partitions will be taken over when their leases expire");
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+/// `sluice serve`.
+pub async fn serve(args: ServeArgs) -> Res<()> {
+    let workers = args.engine.worker_count();
+    let store = open_store(&args.db, workers).await?;
+    let app = build_app(store, Some(&args.engine));
+    if let Some(key) = &args.admin_key {
+        let created = app
+            .ensure_api_key(key, Role::Admin, "SLUICE_ADMIN_KEY")
+            .await
+            .map_err(|e| format!("SLUICE_ADMIN_KEY: {e}"))?;
+        if created {
+            tracing::info!("admin key from SLUICE_ADMIN_KEY created");
+        }
+    }
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    spawn_workers(&app, workers, &shutdown_rx, &mut tasks);
+    tasks.spawn(poll_scheduler(
+        app.clone(),
+        Duration::from_secs(args.poll_tick_seconds.max(1)),
+        shutdown_rx.clone(),
+    ));
+    tracing::info!(bind = %args.bind, workers, "sluice serve starting");
+    let http = crate::http::serve(app.clone(), args.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let handle = http.handle();
+    let server = tokio::spawn(http);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    handle.stop(true).await;
+    let _ = server.await;
+    stop(shutdown_tx, tasks).await;
+    Ok(())
+}
+
+/// Checks the touch files of pipelines whose interval elapsed, every `tick`.
+async fn poll_scheduler(app: App, tick: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match app.poll_cycle(false).await {
+            Ok(r) if r.triggered > 0 => tracing::info!(
+                checked = r.checked,
+                triggered = r.triggered,
+                "polling cycle"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "polling cycle failed"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// `sluice worker`.
+pub async fn worker(args: WorkerArgs) -> Res<()> {
+    let workers = args.engine.worker_count();
+    if workers == 0 {
+        return Err("SLUICE_WORKERS=0 leaves a worker process nothing to do".into());
+    }
+    let store = open_store(&args.db, workers).await?;
+    let app = build_app(store, Some(&args.engine));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    spawn_workers(&app, workers, &shutdown_rx, &mut tasks);
+    tracing::info!(workers, "sluice worker started");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    stop(shutdown_tx, tasks).await;
+    Ok(())
+}
+
+/// `sluice migrate`.
+pub async fn migrate(db: DbArgs) -> Res<()> {
+    let url = database_url(&db)?;
+    let applied = sluice_postgres::migrate(&url)
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    eprintln!("sluice: {applied} migration(s) applied; the schema is up to date");
+    Ok(())
+}
+
+/// `sluice apikey create`.
+pub async fn apikey(cmd: ApikeyCommand) -> Res<()> {
+    let ApikeyCommand::Create(args) = cmd;
+    let role = Role::parse(&args.role).ok_or_else(|| {
+        format!(
+            "--role must be admin, editor or viewer, not `{}`",
+            args.role
+        )
+    })?;
+    let store = open_store(&args.db, 0).await?;
+    let app = build_app(store, None);
+    let created = app
+        .issue_api_key(&args.name, role)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "sluice: created {} key {} (shown once):",
+        created.key.role, created.key.id
+    );
+    println!("{}", created.secret);
+    Ok(())
+}
+
+/// `sluice openapi`.
+pub fn openapi() -> Res<()> {
+    println!("{}", crate::http::openapi_json());
+    Ok(())
+}
