@@ -116,6 +116,9 @@ fn from_diesel(e: DieselError, what: &'static str) -> StoreError {
                 DatabaseErrorKind::ClosedConnection => {
                     Some(StoreError::Unavailable("database unavailable".into()))
                 }
+                _ if info.message().contains("deadlock detected") => {
+                    Some(StoreError::Unavailable("concurrent update, retry".into()))
+                }
                 _ if info.message().contains("statement timeout") => {
                     Some(StoreError::Unavailable("database timed out".into()))
                 }

@@ -131,7 +131,7 @@ async fn finalize_one(
         .find(id)
         .filter(runs::status.eq(RunStatus::Running.as_str()))
         .select((runs::load_strategy, runs::spec))
-        .for_update()
+        .for_no_key_update()
         .skip_locked()
         .first(conn)
         .await
@@ -226,7 +226,7 @@ impl WorkQueue for PgStore {
             let found: Option<(String, Option<i64>)> = run_leases::table
                 .find(&id)
                 .select((run_leases::status, run_leases::extraction_token))
-                .for_update()
+                .for_no_key_update()
                 .first(conn)
                 .await
                 .optional()?;

@@ -32,7 +32,11 @@ pub(crate) async fn stop_run(
     let found: Option<(String, String)> = runs::table
         .find(&key)
         .select((runs::status, runs::load_strategy))
-        .for_update()
+        // NO KEY UPDATE: conflicts with other writers of the run, but not with
+        // the KEY SHARE locks that in-flight batch commits take through their
+        // foreign keys (errors, rejected rows) while we wait for their
+        // partition rows, which would otherwise deadlock.
+        .for_no_key_update()
         .first(conn)
         .await
         .optional()?;
