@@ -75,6 +75,7 @@ macro_rules! store_contract_tests {
             finalize_sets_the_terminal_status_once,
             fail_run_stops_every_partition,
             retry_copies_checkpoints_and_rows_to_revisit,
+            retry_revisits_and_resumes_to_completion,
             polling_checks_are_claimed_once_per_interval,
             polled_runs_start_once_per_etag,
         );

@@ -518,3 +518,120 @@ pub async fn retry_copies_checkpoints_and_rows_to_revisit<S: ContractStore>(s: A
         None
     );
 }
+
+/// Commits a revisit batch: rows of the original run given again, with the
+/// checkpoint unchanged and the revisit cursor moved to `cursor`.
+async fn commit_revisits<S: ContractStore>(
+    s: &S,
+    claim: &PartitionClaim,
+    target: &crate::ports::LoadTarget,
+    rows: &[u64],
+    cursor: u64,
+) -> crate::ports::CommitOutcome {
+    let mut batch = ValidBatch::new(2);
+    for r in rows {
+        let (id, name) = (r.to_string(), format!("n{r}"));
+        batch.push_row(*r, [Some(id.as_str()), Some(name.as_str())]);
+    }
+    s.commit_batch(BatchCommit {
+        claim,
+        target,
+        rows: &batch,
+        errors: &[],
+        rejected: &[],
+        checkpoint: claim.checkpoint,
+        revisit_cursor: Some(cursor),
+        rate: 10.0,
+        at: T0,
+    })
+    .await
+    .expect("commit revisits")
+}
+
+/// A resumable retry loads the rows it revisits and the rest of each range;
+/// a partition completes only once both are done, and the run then finishes
+/// with every row of the source accounted for.
+pub async fn retry_revisits_and_resumes_to_completion<S: ContractStore>(s: Arc<S>) {
+    let f = Fixture::new();
+    let p = f.pipeline(&*s, "t", LoadStrategy::Append, false).await;
+    let run_id = f.running_run(&*s, &p, 2, 10).await;
+    let target = f.target(&p, run_id, vec![run_id]);
+    s.prepare_destination(&target).await.expect("prepare");
+    for (from, to, bad) in [(1, 10, &[2][..]), (11, 14, &[12, 13][..])] {
+        let c = s
+            .claim_partition(&f.worker(1), T0, 60_000)
+            .await
+            .expect("claim")
+            .expect("a partition");
+        commit_rows(&*s, &c, &target, from, to, bad, |r| r)
+            .await
+            .expect("commit");
+    }
+    let entry = LogEntry {
+        stage: LogStage::Load,
+        message: "Source unreachable".into(),
+        timestamp: T0,
+    };
+    s.fail_run(run_id, &entry, T0).await.expect("fail");
+    let retry = f.new_run(&p);
+    s.create_retry_run(&retry, run_id, true)
+        .await
+        .expect("retry");
+    let claim = s
+        .claim_extraction(&f.worker(1), T0, 1_000)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    assert_eq!(claim.run.counters.loaded, 11, "counters taken over");
+    s.complete_extraction(&claim, None, T0)
+        .await
+        .expect("complete");
+    let rtarget = f.target(&p, retry.id, vec![retry.id, run_id]);
+    let a = s
+        .claim_partition(&f.worker(1), T0, 60_000)
+        .await
+        .expect("claim")
+        .expect("a");
+    let b = s
+        .claim_partition(&f.worker(1), T0, 60_000)
+        .await
+        .expect("claim")
+        .expect("b");
+    let out = commit_revisits(&*s, &a, &rtarget, &[2], 2).await;
+    assert_eq!((out.loaded, out.failed), (1, 0));
+    assert!(
+        out.partition_completed,
+        "checkpoint at the end, nothing left to revisit"
+    );
+    let out = commit_revisits(&*s, &b, &rtarget, &[12], 12).await;
+    assert!(!out.partition_completed, "row 13 and rows 15..=20 remain");
+    let out = commit_revisits(&*s, &b, &rtarget, &[13], 13).await;
+    assert!(!out.partition_completed, "rows 15..=20 remain");
+    let out = commit_rows(&*s, &b, &rtarget, 15, 20, &[], |r| r)
+        .await
+        .expect("commit");
+    assert!(out.partition_completed);
+    assert_eq!(out.run_failed_rows, 0);
+    let done = s.finalize_ready_runs(T0).await.expect("finalize");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].run.id, retry.id);
+    assert_eq!(done[0].run.status, RunStatus::Completed);
+    assert_eq!(
+        (done[0].run.counters.loaded, done[0].run.counters.failed),
+        (20, 0)
+    );
+    let rows = s.table_rows("t").await.expect("table");
+    let mut loaded: Vec<u64> = rows.iter().map(|r| r.row).collect();
+    loaded.sort_unstable();
+    assert_eq!(
+        loaded,
+        (1..=20).collect::<Vec<_>>(),
+        "every row exactly once"
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.run_id == retry.id.to_string())
+            .count(),
+        9
+    );
+}
