@@ -28,6 +28,8 @@ impl Bucket {
         let r = self
             .client
             .put(format!("{}/{}/{key}", self.base, self.name))
+            // Public-read lets this unsigned client HEAD the object later.
+            .header("x-amz-acl", "public-read")
             .body(body.into())
             .send()
             .await
