@@ -32,6 +32,25 @@ fn column(name: &str, t: ColumnType) -> Column {
     }
 }
 
+/// The fixture's shape: `id integer, name string`.
+fn id_name() -> Schema {
+    Schema {
+        columns: vec![
+            column("id", ColumnType::Integer),
+            column("name", ColumnType::String),
+        ],
+    }
+}
+
+/// A log entry.
+fn entry(stage: LogStage, message: &str) -> LogEntry {
+    LogEntry {
+        stage,
+        message: message.into(),
+        timestamp: T0,
+    }
+}
+
 async fn claim(s: &PgStore, f: &Fixture) -> PartitionClaim {
     s.claim_partition(&f.worker(1), T0, 60_000)
         .await
@@ -185,11 +204,7 @@ async fn every_type_and_special_characters_round_trip() {
         let stored = s.first_errors(target.run_id, 10).await.expect("errors");
         // PostgreSQL text cannot hold NUL: it is stored as U+FFFD.
         assert_eq!(stored[0].value, "nul\u{FFFD}and\ttab\\");
-        let entry = LogEntry {
-            stage: LogStage::Load,
-            message: "done".into(),
-            timestamp: T0,
-        };
+        let entry = entry(LogStage::Load, "done");
         s.fail_run(target.run_id, &entry, T0).await.expect("stop");
     }
     drop(s);
@@ -211,12 +226,7 @@ async fn existing_tables_are_completed() {
         )
         .await
         .expect("existing table");
-    let schema = Schema {
-        columns: vec![
-            column("id", ColumnType::Integer),
-            column("name", ColumnType::String),
-        ],
-    };
+    let schema = id_name();
     let (_, target) = running(
         &s,
         &f,
@@ -267,12 +277,7 @@ async fn prepare_error(db: &TestDb, setup: &str, keys: &[&str]) -> String {
     let s = db.store().await;
     let f = Fixture::new();
     db.client().await.batch_execute(setup).await.expect("setup");
-    let schema = Schema {
-        columns: vec![
-            column("id", ColumnType::Integer),
-            column("name", ColumnType::String),
-        ],
-    };
+    let schema = id_name();
     let (_, target) = running(&s, &f, "target", LoadStrategy::Append, schema, keys, (1, 1)).await;
     match s.prepare_destination(&target).await {
         Err(StoreError::Unprocessable(m)) => m,
@@ -347,11 +352,7 @@ async fn cancel_drops_the_shadow_table() {
             .get::<_, i64>(0)
     };
     assert_eq!(shadows(db.client().await).await, 1);
-    let entry = LogEntry {
-        stage: LogStage::Cancel,
-        message: "Cancelled".into(),
-        timestamp: T0,
-    };
+    let entry = entry(LogStage::Cancel, "Cancelled");
     s.cancel_run(target.run_id, T0, &entry)
         .await
         .expect("cancel");
@@ -402,12 +403,7 @@ async fn concurrent_upserts_of_the_same_keys_converge() {
     let db = TestDb::migrated().await;
     let s = Arc::new(db.store().await);
     let f = Fixture::new();
-    let schema = Schema {
-        columns: vec![
-            column("id", ColumnType::Integer),
-            column("name", ColumnType::String),
-        ],
-    };
+    let schema = id_name();
     let per = 200u64;
     let (_, target) = running(
         &s,
@@ -556,12 +552,7 @@ async fn cancel_during_commits_is_clean() {
     let db = TestDb::migrated().await;
     let s = Arc::new(db.store().await);
     let f = Fixture::new();
-    let schema = Schema {
-        columns: vec![
-            column("id", ColumnType::Integer),
-            column("name", ColumnType::String),
-        ],
-    };
+    let schema = id_name();
     let per = 100_000u64;
     let (p, target) = running(&s, &f, "busy", LoadStrategy::Replace, schema, &[], (4, per)).await;
     s.prepare_destination(&target).await.expect("prepare");
@@ -596,11 +587,7 @@ async fn cancel_during_commits_is_clean() {
         }));
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let entry = LogEntry {
-        stage: LogStage::Cancel,
-        message: "Cancelled".into(),
-        timestamp: T0,
-    };
+    let entry = entry(LogStage::Cancel, "Cancelled");
     s.cancel_run(target.run_id, T0, &entry)
         .await
         .expect("cancel");
