@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api;
 mod data;
 mod polling;
 mod replace;
