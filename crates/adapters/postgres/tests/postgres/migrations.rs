@@ -49,3 +49,12 @@ async fn concurrent_migrators_apply_each_migration_once() {
     drop(client);
     db.drop_db().await;
 }
+
+/// `migrate` also works from a current-thread runtime (a CLI command's), since
+/// the synchronous harness runs on a blocking thread.
+#[tokio::test]
+async fn migrate_runs_on_a_current_thread_runtime() {
+    let db = TestDb::empty().await;
+    assert!(migrate(&db.url).await.expect("migrate") >= 1);
+    db.drop_db().await;
+}
