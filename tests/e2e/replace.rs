@@ -38,9 +38,11 @@ async fn readers_see_the_old_table_until_a_replace_run_succeeds() {
     let run = api.start_run(&pipeline).await;
     let mut seen_loading = 0;
     loop {
+        // Read the table first: if the run is still loading afterwards, the
+        // read certainly happened while it was loading.
+        let during = table_digest(&sql, "customers", COLUMNS).await;
         let p = api.progress(&pipeline, &run).await;
         let status = p["status"].as_str().expect("status").to_owned();
-        let during = table_digest(&sql, "customers", COLUMNS).await;
         if status == "running" && p["processedRows"].as_u64().unwrap_or(0) > 0 {
             seen_loading += 1;
             assert_eq!(during, v1, "a reader sees the old contents while the replace run loads");

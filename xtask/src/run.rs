@@ -14,16 +14,22 @@ const BIND: &str = "127.0.0.1:8080";
 
 fn build_sluice(release: bool) -> Res<std::path::PathBuf> {
     let mut cmd = Command::new(cargo());
-    cmd.args(["build", "--quiet", "-p", "sluice-server"]).current_dir(root());
+    cmd.args(["build", "--quiet", "-p", "sluice-server"])
+        .current_dir(root());
     if release {
         cmd.arg("--release");
     }
-    let status = cmd.status().map_err(|e| format!("cannot run cargo build: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo build: {e}"))?;
     if !status.success() {
         return Err("building sluice failed".into());
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), Into::into);
-    Ok(target.join(if release { "release" } else { "debug" }).join("sluice"))
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), Into::into);
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("sluice"))
 }
 
 /// An admin key kept under target/xtask so it is the same on every run.
@@ -48,22 +54,31 @@ fn admin_key() -> Res<String> {
 /// A minimal HTTP/1.1 JSON client for the demo set-up (keeps xtask dependency-free).
 fn http(method: &str, path: &str, key: &str, body: Option<&str>) -> Res<(u16, String)> {
     let mut stream = TcpStream::connect(BIND).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let body = body.unwrap_or("");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {BIND}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
     let status = response
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("bad HTTP response: {response}"))?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -79,8 +94,16 @@ fn write_demo_files(dir: &Path) -> Res<()> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let mut csv = String::from("id,email,name,age,signup_date,score\n");
     for i in 1..=5000u32 {
-        let email = if i % 500 == 0 { "not-an-email".to_owned() } else { format!("user{i}@example.com") };
-        let age = if i % 777 == 0 { "abc".to_owned() } else { (18 + i % 60).to_string() };
+        let email = if i % 500 == 0 {
+            "not-an-email".to_owned()
+        } else {
+            format!("user{i}@example.com")
+        };
+        let age = if i % 777 == 0 {
+            "abc".to_owned()
+        } else {
+            (18 + i % 60).to_string()
+        };
         let id = if i % 1000 == 0 { i - 1 } else { i };
         csv.push_str(&format!(
             "{id},{email},\"Customer {i}, Jr.\",{age},2024-{:02}-{:02},{}.{}\n",
@@ -101,7 +124,9 @@ fn setup_demo(key: &str) -> Res<Option<String>> {
     let connector = r#"{"name":"Demo files","type":"local","config":{"root":"./data"}}"#;
     let (status, body) = http("POST", "/api/v1/connectors", key, Some(connector))?;
     if status != 201 {
-        return Err(format!("creating the demo connector answered {status}: {body}"));
+        return Err(format!(
+            "creating the demo connector answered {status}: {body}"
+        ));
     }
     let connector_id = json_field(&body, "id").ok_or("no connector id in the answer")?;
     let pipeline = format!(
@@ -116,7 +141,9 @@ fn setup_demo(key: &str) -> Res<Option<String>> {
     );
     let (status, body) = http("POST", "/api/v1/pipelines", key, Some(&pipeline))?;
     if status != 201 {
-        return Err(format!("creating the demo pipeline answered {status}: {body}"));
+        return Err(format!(
+            "creating the demo pipeline answered {status}: {body}"
+        ));
     }
     Ok(json_field(&body, "id"))
 }
@@ -125,7 +152,9 @@ struct ServerGuard(Child);
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -172,15 +201,24 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         }
     };
 
-    println!("\nSluice is running on http://{BIND}  (PostgreSQL on 127.0.0.1:{})\n", pg.port);
+    println!(
+        "\nSluice is running on http://{BIND}  (PostgreSQL on 127.0.0.1:{})\n",
+        pg.port
+    );
     println!("Admin API key:\n  {key}\n");
     println!("Try:");
     println!("  curl -s http://{BIND}/healthz");
     println!("  curl -s -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines");
     if let Some(p) = pipeline {
-        println!("  curl -s -X POST -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs");
-        println!("  curl -s -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs   # then .../runs/<runId>/progress");
-        println!("  touch data/demo/_READY.dat   # the poller starts a run within a minute (or: curl -X POST .../api/v1/pipelines/poll)");
+        println!(
+            "  curl -s -X POST -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs"
+        );
+        println!(
+            "  curl -s -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs   # then .../runs/<runId>/progress"
+        );
+        println!(
+            "  touch data/demo/_READY.dat   # the poller starts a run within a minute (or: curl -X POST .../api/v1/pipelines/poll)"
+        );
     }
     println!("\nPress Ctrl-C to stop.");
     let _ = rx.recv();
@@ -191,9 +229,15 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
 /// Writes `docs/openapi.json` from the code.
 pub fn openapi() -> Res<ExitCode> {
     let bin = build_sluice(false)?;
-    let out = Command::new(bin).arg("openapi").output().map_err(|e| e.to_string())?;
+    let out = Command::new(bin)
+        .arg("openapi")
+        .output()
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("sluice openapi failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "sluice openapi failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let path = root().join("docs").join("openapi.json");
     std::fs::write(&path, &out.stdout).map_err(|e| e.to_string())?;

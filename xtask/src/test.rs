@@ -10,7 +10,10 @@ use crate::infra::{Res, cargo, root, state_dir};
 
 /// Sends `signal` to every process of group `pgid`.
 fn kill_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill").args([signal, "--", &format!("-{pgid}")]).status();
+    let _ = Command::new("kill")
+        .args([signal, "--", &format!("-{pgid}")])
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 fn has_nextest() -> bool {
@@ -66,14 +69,17 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     if !status.success() {
         return Ok(ExitCode::FAILURE);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), Into::into);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), Into::into);
     let sluice_bin = target.join("debug").join("sluice");
 
     let mut cmd = Command::new(cargo());
     if has_nextest() {
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     } else {
-        eprintln!("xtask: cargo-nextest not found, using cargo test (install: cargo install cargo-nextest)");
+        eprintln!(
+            "xtask: cargo-nextest not found, using cargo test (install: cargo install cargo-nextest)"
+        );
         cmd.args(["test", "--workspace", "--no-fail-fast"]);
     }
     cmd.args(&extra)
@@ -83,7 +89,9 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         .env("SLUICE_BIN", &sluice_bin)
         .env("RUST_BACKTRACE", "1");
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run the tests: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run the tests: {e}"))?;
     group.store(child.id(), Ordering::SeqCst);
     let status = child.wait().map_err(|e| e.to_string())?;
     // Whatever a test left behind (a server it spawned, a crashed test's
@@ -95,5 +103,9 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     if let Some(pg) = pg.as_mut() {
         pg.stop();
     }
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -58,6 +58,10 @@ pub struct DbArgs {
     /// Log filter (`info`, `debug`, `sluice=debug,info`) or `json` for JSON lines.
     #[arg(long, env = "SLUICE_LOG", default_value = "info")]
     pub log: String,
+    /// Test-only crash hook (`before_commit:N` / `after_commit:N`): the N-th
+    /// batch commit of this process stops dead so a test can kill it there.
+    #[arg(long, env = "SLUICE_FAILPOINT", hide = true)]
+    pub failpoint: Option<String>,
 }
 
 /// Engine settings shared by `serve` and `worker`.

@@ -43,6 +43,12 @@ async fn open_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
     config.pool_size = db.db_pool_size.max(2);
     config.loader_pool_size = engine_workers.max(1) + 1;
     config.warehouse_schema = warehouse;
+    if let Some(f) = db.failpoint.as_deref().filter(|f| !f.is_empty()) {
+        config.failpoint = Some(sluice_postgres::Failpoint::parse(f).ok_or_else(|| {
+            format!("SLUICE_FAILPOINT: `{f}` is not before_commit:N or after_commit:N")
+        })?);
+        tracing::warn!(failpoint = f, "crash-test fail point armed");
+    }
     PgStore::connect(&config)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))

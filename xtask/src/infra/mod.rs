@@ -20,14 +20,19 @@ pub fn root() -> PathBuf {
 
 /// Where xtask keeps its state (`target/xtask`).
 pub fn state_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
     target.join("xtask")
 }
 
 /// A TCP port on 127.0.0.1 that is free right now.
 pub fn free_port() -> Res<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
 }
 
 /// Waits until something accepts TCP connections on `port`.
@@ -39,7 +44,10 @@ pub fn wait_for_port(port: u16, what: &str, limit: Duration) -> Res<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!("{what} did not start listening on 127.0.0.1:{port} within {} s", limit.as_secs()))
+    Err(format!(
+        "{what} did not start listening on 127.0.0.1:{port} within {} s",
+        limit.as_secs()
+    ))
 }
 
 /// True when this process runs as root (PostgreSQL refuses to run as root, so
@@ -54,7 +62,9 @@ pub fn is_root() -> bool {
 
 /// Runs a command to completion, failing with its stderr.
 pub fn run_quiet(cmd: &mut Command, what: &str) -> Res<()> {
-    let out = cmd.output().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {

@@ -17,11 +17,22 @@ fn moto_server() -> Res<PathBuf> {
     if exe.exists() {
         return Ok(exe);
     }
-    eprintln!("xtask: installing moto (S3 test server) into {} ...", venv.display());
+    eprintln!(
+        "xtask: installing moto (S3 test server) into {} ...",
+        venv.display()
+    );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run_quiet(Command::new(&python).args(["-m", "venv"]).arg(&venv), "python3 -m venv (install python3-venv)")?;
     run_quiet(
-        Command::new(venv.join("bin").join("pip")).args(["install", "--quiet", "--disable-pip-version-check", MOTO_SPEC]),
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv (install python3-venv)",
+    )?;
+    run_quiet(
+        Command::new(venv.join("bin").join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            MOTO_SPEC,
+        ]),
         "pip install moto",
     )?;
     Ok(exe)
@@ -48,7 +59,10 @@ impl Moto {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start moto_server: {e}"))?;
-        let moto = Self { child: Some(child), port };
+        let moto = Self {
+            child: Some(child),
+            port,
+        };
         wait_for_port(port, "moto (S3 server)", Duration::from_secs(60))?;
         Ok(moto)
     }

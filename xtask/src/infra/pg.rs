@@ -22,9 +22,14 @@ fn find_bin_dir() -> Option<PathBuf> {
         return Some(bin);
     }
     // Other distributions put them on PATH.
-    let which = Command::new("sh").args(["-c", "command -v initdb"]).output().ok()?;
+    let which = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        .ok()?;
     let path = PathBuf::from(String::from_utf8_lossy(&which.stdout).trim());
-    path.parent().filter(|_| which.status.success()).map(Path::to_path_buf)
+    path.parent()
+        .filter(|_| which.status.success())
+        .map(Path::to_path_buf)
 }
 
 /// A running private cluster.
@@ -64,11 +69,23 @@ impl Postgres {
         let base = state_dir().join(name);
         let data = base.join("data");
         let as_root = is_root();
-        std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+        std::fs::create_dir_all(&base)
+            .map_err(|e| format!("cannot create {}: {e}", base.display()))?;
         if as_root {
-            run_quiet(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&base), "chown")?;
+            run_quiet(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&base),
+                "chown",
+            )?;
         }
-        let mut pg = Self { bin, data, port: 0, as_root, started_here: false };
+        let mut pg = Self {
+            bin,
+            data,
+            port: 0,
+            as_root,
+            started_here: false,
+        };
         if reuse {
             if let Some(port) = pg.running_port() {
                 pg.port = port;
@@ -77,7 +94,14 @@ impl Postgres {
         }
         if !pg.data.join("PG_VERSION").exists() {
             let mut initdb = pg.cmd("initdb");
-            initdb.arg("-D").arg(&pg.data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"]);
+            initdb.arg("-D").arg(&pg.data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]);
             run_quiet(&mut initdb, "initdb")?;
         }
         pg.port = free_port()?;
@@ -88,7 +112,12 @@ impl Postgres {
             base.display()
         );
         let mut start = pg.cmd("pg_ctl");
-        start.arg("-D").arg(&pg.data).arg("-l").arg(base.join("server.log")).args(["-w", "-t", "60", "-o", &options, "start"]);
+        start
+            .arg("-D")
+            .arg(&pg.data)
+            .arg("-l")
+            .arg(base.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"]);
         run_quiet(&mut start, "pg_ctl start")?;
         pg.started_here = true;
         wait_for_port(pg.port, "PostgreSQL", Duration::from_secs(30))?;
@@ -100,7 +129,9 @@ impl Postgres {
         let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
         // Line 4 of postmaster.pid is the port.
         let port: u16 = pid_file.lines().nth(3)?.trim().parse().ok()?;
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| port)
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| port)
     }
 
     /// Stops the cluster if this process started it.
@@ -110,7 +141,9 @@ impl Postgres {
         }
         self.started_here = false;
         let mut stop = self.cmd("pg_ctl");
-        stop.arg("-D").arg(&self.data).args(["-m", "fast", "-w", "stop"]);
+        stop.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]);
         if let Err(e) = run_quiet(&mut stop, "pg_ctl stop") {
             eprintln!("xtask: {e}");
         }
@@ -121,11 +154,24 @@ impl Postgres {
         let port = self.port.to_string();
         let psql = |sql: &str| {
             Command::new(self.bin.join("psql"))
-                .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", "postgres", "-tAc", sql])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-tAc",
+                    sql,
+                ])
                 .output()
                 .map_err(|e| format!("cannot run psql: {e}"))
         };
-        let found = psql(&format!("select 1 from pg_database where datname = '{name}'"))?;
+        let found = psql(&format!(
+            "select 1 from pg_database where datname = '{name}'"
+        ))?;
         if String::from_utf8_lossy(&found.stdout).trim() == "1" {
             return Ok(());
         }
@@ -133,7 +179,10 @@ impl Postgres {
         if created.status.success() {
             Ok(())
         } else {
-            Err(format!("cannot create database {name}: {}", String::from_utf8_lossy(&created.stderr).trim()))
+            Err(format!(
+                "cannot create database {name}: {}",
+                String::from_utf8_lossy(&created.stderr).trim()
+            ))
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct PgConfig {
     pub statement_timeout: Duration,
     /// Schema of destination tables (metadata lives in `sluice`).
     pub warehouse_schema: Identifier,
+    /// Test-only crash hook (see [`crate::Failpoint`]); `None` in production.
+    pub failpoint: Option<crate::Failpoint>,
 }
 
 impl PgConfig {
@@ -40,6 +42,7 @@ impl PgConfig {
             wait_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(300),
             warehouse_schema: Identifier::parse("public").unwrap_or_else(|_| unreachable!()),
+            failpoint: None,
         }
     }
 }
@@ -55,6 +58,7 @@ impl fmt::Debug for PgConfig {
             .field("wait_timeout", &self.wait_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("warehouse_schema", &self.warehouse_schema)
+            .field("failpoint", &self.failpoint)
             .finish()
     }
 }

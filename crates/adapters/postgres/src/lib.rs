@@ -19,6 +19,7 @@
 
 mod config;
 mod error;
+mod failpoint;
 mod loader;
 mod migrate;
 mod pool;
@@ -30,5 +31,6 @@ mod schema;
 mod store;
 
 pub use config::PgConfig;
+pub use failpoint::{FailPoint, Failpoint};
 pub use migrate::{MIGRATIONS, migrate};
 pub use store::PgStore;

@@ -13,6 +13,7 @@ use super::copy::CopyIn;
 use super::ddl::qualified;
 use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, pg_type, shadow_table};
 use crate::error::{DbError, DbResult};
+use crate::failpoint::FailPoint;
 use crate::rows::{int4, int8, uint8};
 use crate::store::PgStore;
 
@@ -26,12 +27,15 @@ pub(crate) async fn commit(
     c: &BatchCommit<'_>,
 ) -> Result<CommitOutcome, StoreError> {
     let mut attempt = 1;
+    let armed = store.failpoint.arm();
     loop {
         let result = async {
             let mut client = store.loader.get().await?;
             let tx = client.transaction().await?;
             let outcome = commit_in(&tx, &store.warehouse, c).await?;
+            store.failpoint.hit(armed, FailPoint::BeforeCommit).await;
             tx.commit().await?;
+            store.failpoint.hit(armed, FailPoint::AfterCommit).await;
             Ok::<_, DbError>(outcome)
         }
         .await;

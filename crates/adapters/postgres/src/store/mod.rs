@@ -26,6 +26,7 @@ pub struct PgStore {
     pub(crate) meta: MetaPool,
     pub(crate) loader: LoaderPool,
     pub(crate) warehouse: Identifier,
+    pub(crate) failpoint: std::sync::Arc<crate::failpoint::FailpointState>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -45,6 +46,7 @@ impl PgStore {
             meta,
             loader,
             warehouse: config.warehouse_schema.clone(),
+            failpoint: std::sync::Arc::new(crate::failpoint::FailpointState::new(config.failpoint)),
         };
         sluice_application::ports::RunStore::ping(&store).await?;
         Ok(store)
