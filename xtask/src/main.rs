@@ -6,7 +6,11 @@
 //! * `cargo xtask run`: starts (or reuses) the private PostgreSQL and runs
 //!   `sluice serve` on 127.0.0.1:8080 with an admin key and demo data.
 //! * `cargo xtask openapi`: writes `docs/openapi.json` from the code.
+//! * `cargo xtask bench`: throughput against `COPY`, memory and API latency.
+//! * `cargo xtask fuzz-api`: schemathesis against the OpenAPI document.
 
+mod bench;
+mod fuzz;
 mod infra;
 mod run;
 mod test;
@@ -19,7 +23,9 @@ fn usage() -> ExitCode {
          commands:\n  \
          test [-- ARGS]   start PostgreSQL and an S3 server on loopback, run every test (ARGS go to cargo nextest)\n  \
          run              start PostgreSQL and `sluice serve` on 127.0.0.1:8080 with demo data\n  \
-         openapi          write docs/openapi.json from the code"
+         openapi          write docs/openapi.json from the code\n  \
+         bench [--rows N] throughput against COPY, memory, API latency (writes docs/benchmarks.md)\n  \
+         fuzz-api         fuzz the API from its OpenAPI document with schemathesis"
     );
     ExitCode::from(2)
 }
@@ -34,6 +40,8 @@ fn main() -> ExitCode {
         "test" => test::run(&rest),
         "run" => run::run(&rest),
         "openapi" => run::openapi(),
+        "bench" => bench::run(&rest),
+        "fuzz-api" => fuzz::run(&rest),
         "-h" | "--help" | "help" => return usage(),
         other => {
             eprintln!("unknown command `{other}`");
