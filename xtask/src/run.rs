@@ -12,7 +12,7 @@ use crate::infra::{Res, cargo, root, state_dir, wait_for_port};
 
 const BIND: &str = "127.0.0.1:8080";
 
-fn build_sluice(release: bool) -> Res<std::path::PathBuf> {
+pub(crate) fn build_sluice(release: bool) -> Res<std::path::PathBuf> {
     let mut cmd = Command::new(cargo());
     cmd.args(["build", "--quiet", "-p", "sluice-server"])
         .current_dir(root());
@@ -52,14 +52,14 @@ fn admin_key() -> Res<String> {
 }
 
 /// A minimal HTTP/1.1 JSON client for the demo set-up (keeps xtask dependency-free).
-fn http(method: &str, path: &str, key: &str, body: Option<&str>) -> Res<(u16, String)> {
-    let mut stream = TcpStream::connect(BIND).map_err(|e| e.to_string())?;
+pub(crate) fn http_at(bind: &str, method: &str, path: &str, key: &str, body: Option<&str>) -> Res<(u16, String)> {
+    let mut stream = TcpStream::connect(bind).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
     let body = body.unwrap_or("");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {BIND}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {bind}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -82,7 +82,11 @@ fn http(method: &str, path: &str, key: &str, body: Option<&str>) -> Res<(u16, St
     Ok((status, body))
 }
 
-fn json_field(body: &str, field: &str) -> Option<String> {
+fn http(method: &str, path: &str, key: &str, body: Option<&str>) -> Res<(u16, String)> {
+    http_at(BIND, method, path, key, body)
+}
+
+pub(crate) fn json_field(body: &str, field: &str) -> Option<String> {
     let needle = format!("\"{field}\":\"");
     let start = body.find(&needle)? + needle.len();
     let end = body.get(start..)?.find('"')? + start;

@@ -44,7 +44,9 @@ impl ConnectorType {
     }
 }
 
-/// Non-secret connector settings. Which fields matter depends on the type.
+/// Non-secret connector settings. Which fields matter depends on the type,
+/// and the ones a type needs are required: `s3` and `gcs` need `bucket`,
+/// `azure` needs `account` and `container`, `local` needs `root`, `http` needs `url`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -128,6 +130,14 @@ impl fmt::Debug for Credentials {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectorSpec {
     /// Display name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: String,
     /// Store kind.
     #[serde(rename = "type")]
@@ -178,13 +188,14 @@ impl ConnectorSpec {
     }
 }
 
-/// Checks a display name: 1–200 characters, no control characters.
+/// Checks a display name: 1–200 characters, not blank, no control characters
+/// (the same rules the OpenAPI document declares).
 pub fn validate_name(name: &str, field: &str) -> Result<(), DomainError> {
-    let n = name.trim().chars().count();
-    if n == 0 {
+    if name.trim().is_empty() {
         return Err(DomainError::field(field, "must not be empty"));
     }
-    if n > 200 {
+    // Counted untrimmed, as the OpenAPI document's maxLength counts.
+    if name.chars().count() > 200 {
         return Err(DomainError::field(field, "must be at most 200 characters"));
     }
     if name.chars().any(char::is_control) {

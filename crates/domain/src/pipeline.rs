@@ -126,9 +126,25 @@ fn default_true() -> bool {
 pub struct CsvOptions {
     /// One ASCII character; `,` by default (`\t` for TSV).
     #[serde(default = "default_delimiter")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 1,
+            pattern = r"^[\u0000-\u0009\u000B\u000C\u000E-\u007F]$"
+        )
+    )]
     pub delimiter: String,
     /// One ASCII character; `"` by default.
     #[serde(default = "default_quote")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 1,
+            pattern = r"^[\u0000-\u0009\u000B\u000C\u000E-\u007F]$"
+        )
+    )]
     pub quote: String,
     /// The first line of each file names the columns (matched to the schema by name).
     #[serde(default = "default_true")]
@@ -152,9 +168,11 @@ impl Default for CsvOptions {
 pub struct SourceSpec {
     /// Key prefix (a folder, such as `data/customers/`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     pub prefix: String,
     /// Glob on the key relative to the prefix (`*.csv`, `**/*.csv.gz`); all files when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub pattern: Option<String>,
     /// File format.
     #[serde(default)]
@@ -196,9 +214,11 @@ pub struct PollingSpec {
     pub enabled: bool,
     /// Minutes between checks (at least 1).
     #[serde(default = "default_interval")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 44640))]
     pub interval_minutes: u32,
     /// Name of the touch file under `prefix`.
     #[serde(default = "default_touch_file")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub touch_file: String,
     /// Where the touch file is looked for; the source prefix when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,12 +245,22 @@ fn default_partitions() -> u32 {
 }
 
 /// Everything a user defines about a pipeline (the body of create and the
-/// result of applying a patch).
+/// result of applying a patch). Rules across fields: key columns must be
+/// columns of the schema, `upsert` needs at least one key column, and the CSV
+/// quote must differ from the delimiter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PipelineSpec {
     /// Display name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: String,
     /// `active` or `paused`.
     #[serde(default)]
@@ -247,6 +277,7 @@ pub struct PipelineSpec {
     pub load_strategy: LoadStrategy,
     /// Partitions per run (1–64).
     #[serde(default = "default_partitions")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
     pub partitions: u32,
     /// Failed rows tolerated before the run fails; unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -405,7 +436,6 @@ pub fn join_key(prefix: &str, name: &str) -> String {
 
 /// A stored pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Pipeline {
     /// Id (`pipe_…`).
@@ -417,6 +447,50 @@ pub struct Pipeline {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+}
+
+/// The schema of a stored pipeline: every property of [`PipelineSpec`] plus
+/// `id`, `createdAt` and `updatedAt`. Written by hand because the derived
+/// schema of a flattened `deny_unknown_fields` struct is an `allOf` whose
+/// `additionalProperties: false` forbids those three members.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Pipeline {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        match <PipelineSpec as utoipa::PartialSchema>::schema() {
+            RefOr::T(Schema::Object(mut object)) => {
+                object.additional_properties = None;
+                object.description =
+                    Some("A stored pipeline: its definition, id and timestamps.".into());
+                object
+                    .properties
+                    .insert("id".into(), <PipelineId as utoipa::PartialSchema>::schema());
+                for field in ["createdAt", "updatedAt"] {
+                    object
+                        .properties
+                        .insert(field.into(), <Timestamp as utoipa::PartialSchema>::schema());
+                }
+                for field in ["id", "createdAt", "updatedAt"] {
+                    object.required.push(field.into());
+                }
+                RefOr::T(Schema::Object(object))
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Pipeline {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <PipelineSpec as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 #[cfg(test)]

@@ -66,12 +66,14 @@ pub struct Column {
     pub required: bool,
     /// Longest accepted value, in characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub max_length: Option<u32>,
     /// A regular expression the whole value must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
     /// The only accepted values (compared exactly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub allowed_values: Option<Vec<String>>,
 }
 
@@ -80,7 +82,8 @@ pub struct Column {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Schema {
-    /// Columns in file order.
+    /// Columns in file order (1 to 1,000).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub columns: Vec<Column>,
 }
 

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sluice_application::ports::{ApiKey, Page};
 use sluice_application::usecases::{ConnectorCheck, CreatedApiKey, PollReport, PollStatus};
 use sluice_domain::connector::ConnectorType;
-use sluice_domain::ids::{ApiKeyId, PipelineId, RunId};
-use sluice_domain::pipeline::{LoadStrategy, PollingSpec};
+use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
+use sluice_domain::pipeline::{LoadStrategy, PipelineStatus, PollingSpec};
 use sluice_domain::role::Role;
 use sluice_domain::run::{LogEntry, Run, RunMetadata, Trigger};
 use sluice_domain::status::RunStatus;
@@ -293,6 +293,11 @@ impl From<CreatedApiKey> for CreatedApiKeyDto {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// Label (1–200 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// `admin`, `editor` or `viewer`.
     pub role: Role,
@@ -394,4 +399,75 @@ impl From<PollReport> for PollTriggerResponse {
 pub struct HealthStatus {
     /// `ok` (alive) or `ready` (the database answers).
     pub status: &'static str,
+}
+
+/// The members a connector merge patch (RFC 7386) may set; any other member
+/// is refused. Nested objects may carry any subset of their members, and
+/// `null` removes an optional one. Documentation only: the patch is applied to
+/// the stored connector and the result validated as a whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ConnectorPatch {
+    /// Display name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        nullable = false,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    name: Option<String>,
+    /// Store kind.
+    #[serde(rename = "type")]
+    #[schema(nullable = false)]
+    connector_type: Option<ConnectorType>,
+    /// Settings to change.
+    #[schema(value_type = Option<Object>)]
+    config: Option<serde_json::Value>,
+    /// Replaces every stored secret (write-only).
+    #[schema(value_type = Option<Object>)]
+    credentials: Option<serde_json::Value>,
+}
+
+/// The members a pipeline merge patch (RFC 7386) may set; any other member
+/// is refused. Nested objects may carry any subset of their members, and
+/// `null` removes an optional one (required members cannot be removed).
+/// Documentation only: the patch is applied to the stored definition and the result validated as a whole.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PipelinePatch {
+    /// Display name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        nullable = false,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    name: Option<String>,
+    /// `active` or `paused`.
+    status: Option<PipelineStatus>,
+    /// The connector holding the files.
+    #[schema(nullable = false)]
+    connector_id: Option<ConnectorId>,
+    /// Which files and how to read them.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    source: Option<serde_json::Value>,
+    /// Row schema.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    schema: Option<serde_json::Value>,
+    /// Destination table and key.
+    #[schema(value_type = Option<Object>, nullable = false)]
+    destination: Option<serde_json::Value>,
+    /// Load strategy.
+    #[schema(nullable = false)]
+    load_strategy: Option<LoadStrategy>,
+    /// Partitions per run.
+    #[schema(minimum = 1, maximum = 64)]
+    partitions: Option<u32>,
+    /// Failed rows tolerated before a run fails.
+    max_errors: Option<u64>,
+    /// Touch-file polling.
+    #[schema(value_type = Option<Object>)]
+    polling: Option<serde_json::Value>,
 }

@@ -9,12 +9,14 @@
 //!
 //! The composition root builds the actix app per worker:
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn serve(app: sluice_application::usecases::App, addr: std::net::SocketAddr) -> std::io::Result<()> {
 //! let state = sluice_http::ApiState::new(app);
 //! actix_web::HttpServer::new(move || sluice_http::api(state.clone()))
 //!     .bind(addr)?
 //!     .run()
-//!     .await?;
+//!     .await
+//! # }
 //! ```
 
 pub mod auth;

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Longest accepted `cursor` (cursors are ids or short opaque tokens).
-const MAX_CURSOR_LEN: usize = 256;
+const MAX_CURSOR_LEN: usize = 64;
 
 /// True if `content_type` names JSON: `application/json` or any
 /// `application/*+json` such as `application/merge-patch+json`.
@@ -105,7 +105,8 @@ pub struct ListParams {
     /// Page size, 1 to 200 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
-    /// The `nextCursor` of the previous page.
+    /// The `nextCursor` of the previous page (letters, digits, `_` and `-`).
+    #[param(pattern = "^[A-Za-z0-9_-]{0,64}$", max_length = 64)]
     cursor: Option<String>,
 }
 
@@ -129,7 +130,14 @@ pub fn page_request(req: &HttpRequest) -> Result<PageRequest, ApiError> {
     };
     let cursor = match params.cursor {
         Some(c) if c.is_empty() => None,
-        Some(c) if c.len() > MAX_CURSOR_LEN || c.chars().any(char::is_control) => {
+        // Cursors are ids: anything else cannot have come from this API. The
+        // same rule is declared in the OpenAPI document.
+        Some(c)
+            if c.len() > MAX_CURSOR_LEN
+                || !c
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') =>
+        {
             return Err(ApiError::invalid(
                 "cursor",
                 "is not a cursor returned by this endpoint",

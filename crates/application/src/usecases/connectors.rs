@@ -7,7 +7,7 @@ use sluice_domain::connector::{Connector, ConnectorSpec, Credentials};
 use sluice_domain::ids::ConnectorId;
 use sluice_domain::role::Action;
 
-use super::{App, Principal, from_json, merge_patch};
+use super::{App, Principal, check_patch_members, from_json, merge_patch};
 use crate::AppError;
 use crate::ports::{Page, PageRequest, SourceError, StoreError};
 
@@ -93,9 +93,7 @@ impl App {
         patch: serde_json::Value,
     ) -> Result<Connector, AppError> {
         who.require(Action::WriteConnectors)?;
-        if !patch.is_object() {
-            return Err(AppError::invalid("body", "a JSON object is required"));
-        }
+        check_patch_members(&patch, &["name", "type", "config", "credentials"])?;
         let current = self.ports().connectors.get_connector(id).await?;
         let mut doc = serde_json::json!({
             "name": current.name,

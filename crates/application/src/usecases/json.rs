@@ -27,6 +27,21 @@ fn clean_message(m: &str) -> String {
     }
 }
 
+/// Refuses a patch naming a top-level member outside `allowed`: a typo such
+/// as `{"stauts": null}` would otherwise be a silent no-op.
+pub fn check_patch_members(patch: &serde_json::Value, allowed: &[&str]) -> Result<(), AppError> {
+    let Some(map) = patch.as_object() else {
+        return Err(AppError::invalid("body", "a JSON object is required"));
+    };
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(unknown) => Err(AppError::invalid(
+            unknown.clone(),
+            format!("unknown member; expected one of {}", allowed.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Applies an RFC 7386 JSON merge patch: objects merge recursively, `null`
 /// removes a member, anything else replaces.
 pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
@@ -61,6 +76,17 @@ mod tests {
         let mut doc = json!({"a": [1, 2]});
         merge_patch(&mut doc, &json!({"a": [3]}));
         assert_eq!(doc, json!({"a": [3]}));
+    }
+
+    #[test]
+    fn patches_name_only_known_members() {
+        assert!(
+            check_patch_members(&json!({"name": "x", "status": null}), &["name", "status"]).is_ok()
+        );
+        let err =
+            check_patch_members(&json!({"stauts": null}), &["name", "status"]).expect_err("typo");
+        assert!(matches!(err, AppError::Invalid { field, .. } if field == "stauts"));
+        assert!(check_patch_members(&json!([1]), &["name"]).is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use api_keys::CreatedApiKey;
 pub use auth::{Principal, hash_secret};
 pub use connectors::ConnectorCheck;
 pub use health::MetricsSnapshot;
-pub use json::{from_json, merge_patch};
+pub use json::{check_patch_members, from_json, merge_patch};
 pub use polling::{PollReport, PollStatus};
 pub use runs::{ErrorExport, RetryOutcome};
 

@@ -4,7 +4,7 @@ use sluice_domain::ids::PipelineId;
 use sluice_domain::pipeline::{Pipeline, PipelineSpec};
 use sluice_domain::role::Action;
 
-use super::{App, Principal, from_json, merge_patch};
+use super::{App, Principal, check_patch_members, from_json, merge_patch};
 use crate::AppError;
 use crate::ports::{Page, PageRequest, StoreError};
 
@@ -74,9 +74,21 @@ impl App {
         patch: serde_json::Value,
     ) -> Result<Pipeline, AppError> {
         who.require(Action::WritePipelines)?;
-        if !patch.is_object() {
-            return Err(AppError::invalid("body", "a JSON object is required"));
-        }
+        check_patch_members(
+            &patch,
+            &[
+                "name",
+                "status",
+                "connectorId",
+                "source",
+                "schema",
+                "destination",
+                "loadStrategy",
+                "partitions",
+                "maxErrors",
+                "polling",
+            ],
+        )?;
         let current = self.ports().pipelines.get_pipeline(id).await?;
         let mut doc =
             serde_json::to_value(&current.spec).map_err(|e| AppError::Internal(e.to_string()))?;

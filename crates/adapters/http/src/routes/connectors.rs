@@ -91,7 +91,7 @@ pub async fn get(
     tag = "connectors",
     params(("id" = ConnectorId, Path, description = "Connector id (`conn_…`)")),
     request_body(
-        content = Object,
+        content = crate::dto::ConnectorPatch,
         content_type = "application/merge-patch+json",
         description = "Members of a connector to change (`null` removes an optional member)",
         example = json!({"config": {"region": "eu-west-1"}})

@@ -86,7 +86,7 @@ pub async fn get(
     tag = "pipelines",
     params(("id" = PipelineId, Path, description = "Pipeline id (`pipe_…`)")),
     request_body(
-        content = Object,
+        content = crate::dto::PipelinePatch,
         content_type = "application/merge-patch+json",
         description = "Members of a pipeline to change (`null` removes an optional member)",
         example = json!({"status": "paused"})

@@ -3,7 +3,6 @@
 mod auth;
 mod connectors;
 mod health;
-mod logging;
 mod openapi;
 mod reference;
 mod roles;

@@ -1,5 +1,13 @@
 //! Request logging: one event per request with method, route pattern,
 //! status, latency and request id, and never a credential.
+//!
+//! A test binary of its own: it captures logs with a thread-scoped subscriber,
+//! and tracing caches callsite interest process-wide, so tests running on
+//! other threads of the same process could make it miss events.
+
+#[allow(dead_code)]
+#[path = "api/support.rs"]
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -7,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::test::TestRequest;
 use serde_json::json;
 
-use crate::support::{SECRET_VALUES, TestApi};
+use support::{SECRET_VALUES, TestApi};
 
 /// A log sink shared with the test.
 #[derive(Clone, Default)]
