@@ -30,9 +30,17 @@ async fn failing_pipeline(api: &Api, connector: &str, table: &str) -> String {
 }
 
 async fn key(api: &Api, role: &str) -> (String, String) {
-    let (status, body) = api.post("/api/v1/api-keys", json!({"name": format!("{role} key"), "role": role})).await;
+    let (status, body) = api
+        .post(
+            "/api/v1/api-keys",
+            json!({"name": format!("{role} key"), "role": role}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    (body["id"].as_str().expect("id").to_owned(), body["key"].as_str().expect("secret shown once").to_owned())
+    (
+        body["id"].as_str().expect("id").to_owned(),
+        body["key"].as_str().expect("secret shown once").to_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -47,8 +55,18 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
         let r = api.raw_get(path).await.expect("request");
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
-    let spec: Value = api.raw_get("/api/v1/openapi.json").await.expect("spec").json().await.expect("json");
-    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let spec: Value = api
+        .raw_get("/api/v1/openapi.json")
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        spec["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3."))
+    );
     assert!(spec["paths"]["/api/v1/pipelines/{id}/runs/{runId}/progress"].is_object());
 
     // API keys.
@@ -56,10 +74,23 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
     let (status, keys) = api.get("/api/v1/api-keys").await;
     assert_eq!(status, StatusCode::OK);
     assert!(keys["items"].as_array().is_some_and(|k| k.len() >= 2));
-    assert!(!keys.to_string().contains(&viewer), "secrets are shown only once");
-    assert_eq!(api.with_key(&viewer).get("/api/v1/connectors").await.0, StatusCode::OK);
-    assert_eq!(api.delete(&format!("/api/v1/api-keys/{viewer_id}")).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(api.with_key(&viewer).get("/api/v1/connectors").await.0, StatusCode::UNAUTHORIZED, "revoked at once");
+    assert!(
+        !keys.to_string().contains(&viewer),
+        "secrets are shown only once"
+    );
+    assert_eq!(
+        api.with_key(&viewer).get("/api/v1/connectors").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v1/api-keys/{viewer_id}")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.with_key(&viewer).get("/api/v1/connectors").await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked at once"
+    );
 
     // Connectors.
     let connector = api.s3_connector(&bucket.name).await;
@@ -67,17 +98,27 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(c["type"], "s3");
     assert_eq!(c["config"]["bucket"], bucket.name.as_str());
-    let (status, tested) = api.post(&format!("/api/v1/connectors/{connector}/test"), json!({})).await;
+    let (status, tested) = api
+        .post(&format!("/api/v1/connectors/{connector}/test"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{tested}");
     assert_eq!(tested["ok"], true, "{tested}");
-    let (status, patched) = api.patch(&format!("/api/v1/connectors/{connector}"), json!({"name": "Production S3"})).await;
+    let (status, patched) = api
+        .patch(
+            &format!("/api/v1/connectors/{connector}"),
+            json!({"name": "Production S3"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["name"], "Production S3");
     let (status, list) = api.get("/api/v1/connectors?limit=1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
     let spare = api.s3_connector(&bucket.name).await;
-    assert_eq!(api.delete(&format!("/api/v1/connectors/{spare}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.delete(&format!("/api/v1/connectors/{spare}")).await.0,
+        StatusCode::NO_CONTENT
+    );
 
     // Pipelines, pause and resume.
     let pipeline = failing_pipeline(&api, &connector, "customers").await;
@@ -85,22 +126,59 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(p["loadStrategy"], "upsert");
     assert_eq!(p["status"], "active");
-    let (_, paused) = api.patch(&format!("/api/v1/pipelines/{pipeline}"), json!({"status": "paused"})).await;
+    let (_, paused) = api
+        .patch(
+            &format!("/api/v1/pipelines/{pipeline}"),
+            json!({"status": "paused"}),
+        )
+        .await;
     assert_eq!(paused["status"], "paused");
-    assert_eq!(api.post(&format!("/api/v1/pipelines/{pipeline}/runs"), json!({})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    let (_, resumed) = api.patch(&format!("/api/v1/pipelines/{pipeline}"), json!({"status": "active"})).await;
+    assert_eq!(
+        api.post(&format!("/api/v1/pipelines/{pipeline}/runs"), json!({}))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (_, resumed) = api
+        .patch(
+            &format!("/api/v1/pipelines/{pipeline}"),
+            json!({"status": "active"}),
+        )
+        .await;
     assert_eq!(resumed["status"], "active");
-    assert_eq!(api.get("/api/v1/pipelines").await.1["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        api.get("/api/v1/pipelines").await.1["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     // A run that fails on its first invalid row (maxErrors 0).
     let run = api.start_run(&pipeline).await;
-    let (status, r) = api.get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}")).await;
+    let (status, r) = api
+        .get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(r["pipelineId"], pipeline.as_str());
-    let p = api.wait_terminal(&pipeline, &run, Duration::from_secs(60)).await;
+    let p = api
+        .wait_terminal(&pipeline, &run, Duration::from_secs(60))
+        .await;
     assert_eq!(p["status"], "failed", "{p}");
-    for field in ["status", "totalRows", "processedRows", "failedRows", "skippedRows", "partitions",
-        "completedPartitions", "partitionDetails", "validationErrors", "eta", "durationMs", "loadStrategy", "log"] {
+    for field in [
+        "status",
+        "totalRows",
+        "processedRows",
+        "failedRows",
+        "skippedRows",
+        "partitions",
+        "completedPartitions",
+        "partitionDetails",
+        "validationErrors",
+        "eta",
+        "durationMs",
+        "loadStrategy",
+        "log",
+    ] {
         assert!(p.get(field).is_some(), "progress has {field}: {p}");
     }
     assert_eq!(p["eta"], Value::Null);
@@ -110,17 +188,32 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
     assert_eq!(first_error["column"], "email");
     assert_eq!(first_error["value"], "not-an-email");
     assert_eq!(first_error["error"], "Invalid email format");
-    assert!(p["log"].as_array().is_some_and(|l| l.iter().any(|e| e["stage"] == "extract"
-        && e["message"].as_str().is_some_and(|m| m.starts_with("Read 1000 rows from source")))));
+    assert!(p["log"].as_array().is_some_and(|l| l.iter().any(|e| {
+        e["stage"] == "extract"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Read 1000 rows from source"))
+    })));
 
     // Errors as JSON and CSV.
-    let (status, errors) = api.get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}/errors")).await;
+    let (status, errors) = api
+        .get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}/errors"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(errors["runId"], run.as_str());
-    assert_eq!(errors["total"].as_u64(), errors["errors"].as_array().map(|e| e.len() as u64));
-    assert_eq!(errors["errors"][0], json!({"row": first_error["row"], "column": "email", "value": "not-an-email", "error": "Invalid email format"}));
+    assert_eq!(
+        errors["total"].as_u64(),
+        errors["errors"].as_array().map(|e| e.len() as u64)
+    );
+    assert_eq!(
+        errors["errors"][0],
+        json!({"row": first_error["row"], "column": "email", "value": "not-an-email", "error": "Invalid email format"})
+    );
     let csv = reqwest::Client::new()
-        .get(format!("{}/api/v1/pipelines/{pipeline}/runs/{run}/errors", api.base))
+        .get(format!(
+            "{}/api/v1/pipelines/{pipeline}/runs/{run}/errors",
+            api.base
+        ))
         .bearer_auth(&api.key)
         .header("Accept", "text/csv")
         .send()
@@ -134,27 +227,70 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
     );
     let text = csv.text().await.expect("body");
     assert!(text.starts_with("Row,Column,Value,Error"), "{text}");
-    assert!(text.contains(",email,not-an-email,Invalid email format"), "{text}");
+    assert!(
+        text.contains(",email,not-an-email,Invalid email format"),
+        "{text}"
+    );
 
     // Retry: 201 with the reference page's fields, 422 for a running run, 404 for an unknown one.
-    let (status, retry) = api.post(&format!("/api/v1/pipelines/{pipeline}/runs/{run}/retry"), json!({})).await;
+    let (status, retry) = api
+        .post(
+            &format!("/api/v1/pipelines/{pipeline}/runs/{run}/retry"),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{retry}");
-    let keys: Vec<&str> = retry.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-    for k in ["id", "pipelineId", "status", "loadStrategy", "metadata", "log"] {
+    let keys: Vec<&str> = retry
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    for k in [
+        "id",
+        "pipelineId",
+        "status",
+        "loadStrategy",
+        "metadata",
+        "log",
+    ] {
         assert!(keys.contains(&k), "retry answer has {k}: {retry}");
     }
     assert_eq!(retry["status"], "pending");
     assert_eq!(retry["metadata"]["retryOf"], run.as_str());
     assert_eq!(retry["log"][0]["stage"], "retry");
     let retry_id = retry["id"].as_str().expect("id").to_owned();
-    let (status, _) = api.post(&format!("/api/v1/pipelines/{pipeline}/runs/{retry_id}/retry"), json!({})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a pending or running run cannot be retried");
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/pipelines/{pipeline}/runs/{retry_id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a pending or running run cannot be retried"
+    );
     let ghost = "run_01J9Z8Y7X6W5V4T3S2R1Q0P9NM";
-    assert_eq!(api.post(&format!("/api/v1/pipelines/{pipeline}/runs/{ghost}/retry"), json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.post(
+            &format!("/api/v1/pipelines/{pipeline}/runs/{ghost}/retry"),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
 
     // Cancel the retry, list runs.
-    let (status, cancelled) = api.post(&format!("/api/v1/pipelines/{pipeline}/runs/{retry_id}/cancel"), json!({})).await;
-    assert!(status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY, "{status} {cancelled}");
+    let (status, cancelled) = api
+        .post(
+            &format!("/api/v1/pipelines/{pipeline}/runs/{retry_id}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert!(
+        status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
+        "{status} {cancelled}"
+    );
     let (status, runs) = api.get(&format!("/api/v1/pipelines/{pipeline}/runs")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(runs["items"].as_array().map(Vec::len), Some(2));
@@ -166,20 +302,53 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
     assert_eq!(poll["pipelines"][0]["connector"], "Production S3");
     let (status, cycle) = api.post("/api/v1/pipelines/poll", json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(cycle, json!({"message": "Polling cycle complete: checked 1 pipelines, triggered 0 runs", "checked": 1, "triggered": 0}));
+    assert_eq!(
+        cycle,
+        json!({"message": "Polling cycle complete: checked 1 pipelines, triggered 0 runs", "checked": 1, "triggered": 0})
+    );
 
     // Metrics count what happened.
-    let metrics = api.raw_get("/metrics").await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("sluice_runs{status=\"failed\"} 1") || metrics.contains("status=\"failed\"} 1"), "{metrics}");
+    let metrics = api
+        .raw_get("/metrics")
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("sluice_runs{status=\"failed\"} 1")
+            || metrics.contains("status=\"failed\"} 1"),
+        "{metrics}"
+    );
 
     // Deleting: a pipeline, then its connector.
-    assert_eq!(api.delete(&format!("/api/v1/connectors/{connector}")).await.0, StatusCode::CONFLICT, "in use");
-    assert_eq!(api.delete(&format!("/api/v1/pipelines/{pipeline}")).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(api.delete(&format!("/api/v1/connectors/{connector}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.delete(&format!("/api/v1/connectors/{connector}"))
+            .await
+            .0,
+        StatusCode::CONFLICT,
+        "in use"
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v1/pipelines/{pipeline}")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.delete(&format!("/api/v1/connectors/{connector}"))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
 }
 
 /// (method, path, body, allowed roles, success status)
-type Case = (Method, String, Option<Value>, &'static [&'static str], StatusCode);
+type Case = (
+    Method,
+    String,
+    Option<Value>,
+    &'static [&'static str],
+    StatusCode,
+);
 
 const ALL: &[&str] = &["admin", "editor", "viewer"];
 const WRITERS: &[&str] = &["admin", "editor"];
@@ -189,40 +358,161 @@ const ADMIN: &[&str] = &["admin"];
 async fn cases(admin: &Api, bucket: &str) -> Vec<Case> {
     let connector = admin.s3_connector(bucket).await;
     let spare_connector = admin.s3_connector(bucket).await;
-    let pipeline = failing_pipeline(admin, &connector, &format!("t_{}", crate::support::suffix())).await;
+    let pipeline = failing_pipeline(
+        admin,
+        &connector,
+        &format!("t_{}", crate::support::suffix()),
+    )
+    .await;
     let run = admin.start_run(&pipeline).await;
-    admin.wait_terminal(&pipeline, &run, Duration::from_secs(60)).await;
-    let busy = failing_pipeline(admin, &connector, &format!("t_{}", crate::support::suffix())).await;
-    let spare_pipeline = failing_pipeline(admin, &connector, &format!("t_{}", crate::support::suffix())).await;
+    admin
+        .wait_terminal(&pipeline, &run, Duration::from_secs(60))
+        .await;
+    let busy = failing_pipeline(
+        admin,
+        &connector,
+        &format!("t_{}", crate::support::suffix()),
+    )
+    .await;
+    let spare_pipeline = failing_pipeline(
+        admin,
+        &connector,
+        &format!("t_{}", crate::support::suffix()),
+    )
+    .await;
     let (spare_key, _) = key(admin, "viewer").await;
     let p = |s: &str| format!("/api/v1{s}");
     vec![
         (Method::GET, p("/api-keys"), None, ADMIN, StatusCode::OK),
-        (Method::POST, p("/api-keys"), Some(json!({"name": "k", "role": "viewer"})), ADMIN, StatusCode::CREATED),
-        (Method::DELETE, p(&format!("/api-keys/{spare_key}")), None, ADMIN, StatusCode::NO_CONTENT),
+        (
+            Method::POST,
+            p("/api-keys"),
+            Some(json!({"name": "k", "role": "viewer"})),
+            ADMIN,
+            StatusCode::CREATED,
+        ),
+        (
+            Method::DELETE,
+            p(&format!("/api-keys/{spare_key}")),
+            None,
+            ADMIN,
+            StatusCode::NO_CONTENT,
+        ),
         (Method::GET, p("/connectors"), None, ALL, StatusCode::OK),
-        (Method::GET, p(&format!("/connectors/{connector}")), None, ALL, StatusCode::OK),
-        (Method::POST, p("/connectors"), Some(json!({"name": "c", "type": "s3", "config": {"bucket": "b"}})), ADMIN, StatusCode::CREATED),
-        (Method::PATCH, p(&format!("/connectors/{spare_connector}")), Some(json!({"name": "renamed"})), ADMIN, StatusCode::OK),
-        (Method::POST, p(&format!("/connectors/{connector}/test")), Some(json!({})), ADMIN, StatusCode::OK),
-        (Method::DELETE, p(&format!("/connectors/{spare_connector}")), None, ADMIN, StatusCode::NO_CONTENT),
+        (
+            Method::GET,
+            p(&format!("/connectors/{connector}")),
+            None,
+            ALL,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            p("/connectors"),
+            Some(json!({"name": "c", "type": "s3", "config": {"bucket": "b"}})),
+            ADMIN,
+            StatusCode::CREATED,
+        ),
+        (
+            Method::PATCH,
+            p(&format!("/connectors/{spare_connector}")),
+            Some(json!({"name": "renamed"})),
+            ADMIN,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            p(&format!("/connectors/{connector}/test")),
+            Some(json!({})),
+            ADMIN,
+            StatusCode::OK,
+        ),
+        (
+            Method::DELETE,
+            p(&format!("/connectors/{spare_connector}")),
+            None,
+            ADMIN,
+            StatusCode::NO_CONTENT,
+        ),
         (Method::GET, p("/pipelines"), None, ALL, StatusCode::OK),
-        (Method::GET, p(&format!("/pipelines/{pipeline}")), None, ALL, StatusCode::OK),
-        (Method::PATCH, p(&format!("/pipelines/{spare_pipeline}")), Some(json!({"name": "renamed"})), WRITERS, StatusCode::OK),
-        (Method::GET, p(&format!("/pipelines/{pipeline}/runs")), None, ALL, StatusCode::OK),
-        (Method::GET, p(&format!("/pipelines/{pipeline}/runs/{run}")), None, ALL, StatusCode::OK),
-        (Method::GET, p(&format!("/pipelines/{pipeline}/runs/{run}/progress")), None, ALL, StatusCode::OK),
-        (Method::GET, p(&format!("/pipelines/{pipeline}/runs/{run}/errors")), None, ALL, StatusCode::OK),
+        (
+            Method::GET,
+            p(&format!("/pipelines/{pipeline}")),
+            None,
+            ALL,
+            StatusCode::OK,
+        ),
+        (
+            Method::PATCH,
+            p(&format!("/pipelines/{spare_pipeline}")),
+            Some(json!({"name": "renamed"})),
+            WRITERS,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            p(&format!("/pipelines/{pipeline}/runs")),
+            None,
+            ALL,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            p(&format!("/pipelines/{pipeline}/runs/{run}")),
+            None,
+            ALL,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            p(&format!("/pipelines/{pipeline}/runs/{run}/progress")),
+            None,
+            ALL,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            p(&format!("/pipelines/{pipeline}/runs/{run}/errors")),
+            None,
+            ALL,
+            StatusCode::OK,
+        ),
         (Method::GET, p("/pipelines/poll"), None, ALL, StatusCode::OK),
-        (Method::POST, p("/pipelines/poll"), Some(json!({})), WRITERS, StatusCode::OK),
-        (Method::POST, p(&format!("/pipelines/{busy}/runs")), Some(json!({})), WRITERS, StatusCode::CREATED),
-        (Method::POST, p(&format!("/pipelines/{pipeline}/runs/{run}/retry")), Some(json!({})), WRITERS, StatusCode::CREATED),
-        (Method::DELETE, p(&format!("/pipelines/{spare_pipeline}")), None, WRITERS, StatusCode::NO_CONTENT),
+        (
+            Method::POST,
+            p("/pipelines/poll"),
+            Some(json!({})),
+            WRITERS,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            p(&format!("/pipelines/{busy}/runs")),
+            Some(json!({})),
+            WRITERS,
+            StatusCode::CREATED,
+        ),
+        (
+            Method::POST,
+            p(&format!("/pipelines/{pipeline}/runs/{run}/retry")),
+            Some(json!({})),
+            WRITERS,
+            StatusCode::CREATED,
+        ),
+        (
+            Method::DELETE,
+            p(&format!("/pipelines/{spare_pipeline}")),
+            None,
+            WRITERS,
+            StatusCode::NO_CONTENT,
+        ),
         (
             Method::POST,
             p("/pipelines"),
-            Some(json!({"name": "n", "connectorId": connector, "source": {"prefix": "in/"}, "schema": data::schema("string"),
-                "destination": {"table": "new_table"}, "loadStrategy": "append"})),
+            Some(
+                json!({"name": "n", "connectorId": connector, "source": {"prefix": "in/"}, "schema": data::schema("string"),
+                "destination": {"table": "new_table"}, "loadStrategy": "append"}),
+            ),
             WRITERS,
             StatusCode::CREATED,
         ),
@@ -239,12 +529,19 @@ async fn every_endpoint_enforces_the_role_table() {
         let (_, secret) = key(&admin, role).await;
         let caller = admin.with_key(&secret);
         for (method, path, body, allowed, ok) in cases(&admin, &bucket.name).await {
-            for (who, api) in [("no key", admin.with_key("")), ("bad key", admin.with_key("sk_not_a_key"))] {
+            for (who, api) in [
+                ("no key", admin.with_key("")),
+                ("bad key", admin.with_key("sk_not_a_key")),
+            ] {
                 let (status, _) = api.call(method.clone(), &path, body.clone()).await;
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{who} {method} {path}");
             }
             let (status, answer) = caller.call(method.clone(), &path, body.clone()).await;
-            let expected = if allowed.contains(&role) { ok } else { StatusCode::FORBIDDEN };
+            let expected = if allowed.contains(&role) {
+                ok
+            } else {
+                StatusCode::FORBIDDEN
+            };
             assert_eq!(status, expected, "{role} {method} {path}: {answer}");
         }
     }
@@ -252,14 +549,33 @@ async fn every_endpoint_enforces_the_role_table() {
     for role in ["viewer", "editor", "admin"] {
         let (_, secret) = key(&admin, role).await;
         let connector = admin.s3_connector(&bucket.name).await;
-        let pipeline = failing_pipeline(&admin, &connector, &format!("c_{}", crate::support::suffix())).await;
-        admin.patch(&format!("/api/v1/pipelines/{pipeline}"), json!({"status": "active"})).await;
+        let pipeline = failing_pipeline(
+            &admin,
+            &connector,
+            &format!("c_{}", crate::support::suffix()),
+        )
+        .await;
+        admin
+            .patch(
+                &format!("/api/v1/pipelines/{pipeline}"),
+                json!({"status": "active"}),
+            )
+            .await;
         let run = admin.start_run(&pipeline).await;
-        let (status, body) = admin.with_key(&secret).post(&format!("/api/v1/pipelines/{pipeline}/runs/{run}/cancel"), json!({})).await;
+        let (status, body) = admin
+            .with_key(&secret)
+            .post(
+                &format!("/api/v1/pipelines/{pipeline}/runs/{run}/cancel"),
+                json!({}),
+            )
+            .await;
         match role {
             "viewer" => assert_eq!(status, StatusCode::FORBIDDEN),
             // The run may have failed already (maxErrors 0): then cancel is 422.
-            _ => assert!(status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY, "{role}: {status} {body}"),
+            _ => assert!(
+                status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{role}: {status} {body}"
+            ),
         }
     }
 }
@@ -273,11 +589,25 @@ async fn no_connector_response_contains_a_secret() {
     let mut bodies = Vec::new();
     bodies.push(api.get(&format!("/api/v1/connectors/{connector}")).await.1);
     bodies.push(api.get("/api/v1/connectors").await.1);
-    bodies.push(api.patch(&format!("/api/v1/connectors/{connector}"), json!({"credentials": {"accessKeyId": "test", "secretAccessKey": SECRET}})).await.1);
-    bodies.push(api.post(&format!("/api/v1/connectors/{connector}/test"), json!({})).await.1);
+    bodies.push(
+        api.patch(
+            &format!("/api/v1/connectors/{connector}"),
+            json!({"credentials": {"accessKeyId": "test", "secretAccessKey": SECRET}}),
+        )
+        .await
+        .1,
+    );
+    bodies.push(
+        api.post(&format!("/api/v1/connectors/{connector}/test"), json!({}))
+            .await
+            .1,
+    );
     bodies.push(api.post("/api/v1/connectors", json!({"name": "bad", "type": "s3", "config": {"bucket": "x"}, "credentials": {"secretAccessKey": 42}})).await.1);
     for b in &bodies {
         assert!(!b.to_string().contains(SECRET), "secret in {b}");
     }
-    assert!(!server.log_text().contains(SECRET), "secret in the server log");
+    assert!(
+        !server.log_text().contains(SECRET),
+        "secret in the server log"
+    );
 }

@@ -27,7 +27,11 @@ enum Kill {
 fn wait_for_line(p: &Process, line: &str, limit: Duration) {
     let start = Instant::now();
     while !p.log_text().contains(line) {
-        assert!(start.elapsed() < limit, "`{line}` never appeared:\n{}", p.log_text());
+        assert!(
+            start.elapsed() < limit,
+            "`{line}` never appeared:\n{}",
+            p.log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -58,11 +62,19 @@ async fn crash(strategy: &str, kill: Kill) {
     let (_b, _c);
     match kill {
         Kill::BeforeCommit | Kill::AfterCommit => {
-            let point = if matches!(kill, Kill::BeforeCommit) { "before_commit" } else { "after_commit" };
+            let point = if matches!(kill, Kill::BeforeCommit) {
+                "before_commit"
+            } else {
+                "after_commit"
+            };
             // The victim starts alone so it certainly reaches its third commit.
             victim = worker(Some(&format!("{point}:3")));
             run = api.start_run(&pipeline).await;
-            wait_for_line(&victim, &format!("sluice failpoint {point} reached"), Duration::from_secs(120));
+            wait_for_line(
+                &victim,
+                &format!("sluice failpoint {point} reached"),
+                Duration::from_secs(120),
+            );
             _b = worker(None);
             _c = worker(None);
         }
@@ -71,14 +83,18 @@ async fn crash(strategy: &str, kill: Kill) {
             _b = worker(None);
             _c = worker(None);
             run = api.start_run(&pipeline).await;
-            api.wait_until(&pipeline, &run, Duration::from_secs(120), |p| p["processedRows"].as_u64().unwrap_or(0) >= ROWS / 5)
-                .await;
+            api.wait_until(&pipeline, &run, Duration::from_secs(120), |p| {
+                p["processedRows"].as_u64().unwrap_or(0) >= ROWS / 5
+            })
+            .await;
         }
     }
     victim.kill();
     assert!(!victim.is_running());
 
-    let p = api.wait_terminal(&pipeline, &run, Duration::from_secs(300)).await;
+    let p = api
+        .wait_terminal(&pipeline, &run, Duration::from_secs(300))
+        .await;
     let want = data::expected(ROWS, strategy, true);
     assert_eq!(p["status"], "completed_with_errors", "{p}");
     assert_eq!(p["processedRows"], ROWS);
@@ -87,9 +103,16 @@ async fn crash(strategy: &str, kill: Kill) {
         assert_eq!(p["skippedRows"], want.skipped);
     }
     let sql = db.client().await;
-    assert_eq!(table_digest(&sql, "customers", COLUMNS).await, expected_digest(want.rows), "no row lost or duplicated");
+    assert_eq!(
+        table_digest(&sql, "customers", COLUMNS).await,
+        expected_digest(want.rows),
+        "no row lost or duplicated"
+    );
     let errors: i64 = sql
-        .query_one("SELECT count(DISTINCT row_num) FROM sluice.validation_errors", &[])
+        .query_one(
+            "SELECT count(DISTINCT row_num) FROM sluice.validation_errors",
+            &[],
+        )
         .await
         .expect("count errors")
         .get(0);

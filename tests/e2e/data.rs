@@ -26,9 +26,17 @@ impl Row {
         Self {
             n,
             id,
-            email: if n % 250 == 0 { "not-an-email".into() } else { format!("user{n}@example.com") },
+            email: if n % 250 == 0 {
+                "not-an-email".into()
+            } else {
+                format!("user{n}@example.com")
+            },
             name: format!("Name \"{n}\", Jr."),
-            age: if n % 333 == 0 { "abc".into() } else { (18 + n % 60).to_string() },
+            age: if n % 333 == 0 {
+                "abc".into()
+            } else {
+                (18 + n % 60).to_string()
+            },
             signup_date: format!("2024-{:02}-{:02}", 1 + n % 12, 1 + n % 28),
             score: format!("{}.{}", (n % 1000) / 10, n % 10),
         }

@@ -18,7 +18,11 @@ async fn a_failed_upsert_resumes_and_loads_rows_fixed_by_a_schema_change() {
     let db = TestDb::new().await;
     let bucket = Bucket::new().await;
     bucket.put("in/customers.csv", data::csv(1, ROWS)).await;
-    let (_server, api) = Launch::new(&db).workers(2).var("SLUICE_BATCH_ROWS", "2000").serve().await;
+    let (_server, api) = Launch::new(&db)
+        .workers(2)
+        .var("SLUICE_BATCH_ROWS", "2000")
+        .serve()
+        .await;
     let connector = api.s3_connector(&bucket.name).await;
     let pipeline = api
         .pipeline(json!({
@@ -45,27 +49,51 @@ async fn a_failed_upsert_resumes_and_loads_rows_fixed_by_a_schema_change() {
     .await
     .expect("prepare a destination that fails");
     let first = api.start_run(&pipeline).await;
-    let p = api.wait_terminal(&pipeline, &first, Duration::from_secs(300)).await;
+    let p = api
+        .wait_terminal(&pipeline, &first, Duration::from_secs(300))
+        .await;
     assert_eq!(p["status"], "failed", "{p}");
     let committed = p["processedRows"].as_u64().expect("processed");
-    assert!(committed > 0 && committed < ROWS, "failed mid-way: {committed}");
     assert!(
-        p["log"].as_array().expect("log").iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains("Destination error"))),
+        committed > 0 && committed < ROWS,
+        "failed mid-way: {committed}"
+    );
+    assert!(
+        p["log"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .any(|e| e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Destination error"))),
         "the log says why: {p}"
     );
 
     // Fix the destination, and relax the schema: bad e-mails become plain strings.
-    sql.batch_execute("DROP TRIGGER refuse ON public.customers").await.expect("drop trigger");
+    sql.batch_execute("DROP TRIGGER refuse ON public.customers")
+        .await
+        .expect("drop trigger");
     let (status, body) = api
-        .patch(&format!("/api/v1/pipelines/{pipeline}"), json!({"schema": data::schema("string")}))
+        .patch(
+            &format!("/api/v1/pipelines/{pipeline}"),
+            json!({"schema": data::schema("string")}),
+        )
         .await;
     assert!(status.is_success(), "{body}");
 
-    let (status, retry) = api.post(&format!("/api/v1/pipelines/{pipeline}/runs/{first}/retry"), json!({})).await;
+    let (status, retry) = api
+        .post(
+            &format!("/api/v1/pipelines/{pipeline}/runs/{first}/retry"),
+            json!({}),
+        )
+        .await;
     assert_eq!(status.as_u16(), 201, "{retry}");
     assert_eq!(retry["status"], "pending");
     assert_eq!(retry["metadata"]["retryOf"], first.as_str());
-    assert_eq!(retry["metadata"]["resumeFromRow"], committed, "resumeFromRow is the committed count");
+    assert_eq!(
+        retry["metadata"]["resumeFromRow"], committed,
+        "resumeFromRow is the committed count"
+    );
     assert_eq!(retry["metadata"]["resumable"], true);
     assert_eq!(retry["log"][0]["stage"], "retry");
     assert_eq!(
@@ -73,13 +101,19 @@ async fn a_failed_upsert_resumes_and_loads_rows_fixed_by_a_schema_change() {
         format!("Resuming from row {committed} (original run: {first})")
     );
     let second = retry["id"].as_str().expect("id").to_owned();
-    let p = api.wait_terminal(&pipeline, &second, Duration::from_secs(300)).await;
+    let p = api
+        .wait_terminal(&pipeline, &second, Duration::from_secs(300))
+        .await;
     assert_eq!(p["processedRows"], ROWS, "{p}");
     let want = data::expected(ROWS, "upsert", false);
     assert_eq!(p["failedRows"], want.failed, "only the bad ages still fail");
     assert_eq!(p["status"], "completed_with_errors");
     let got = table_digest(&sql, "customers", COLUMNS).await;
-    assert_eq!(got, expected_digest(want.rows), "exact contents after the retry");
+    assert_eq!(
+        got,
+        expected_digest(want.rows),
+        "exact contents after the retry"
+    );
     let fixed = sql
         .query_one("SELECT email FROM public.customers WHERE id = 250", &[])
         .await

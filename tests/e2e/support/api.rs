@@ -18,12 +18,20 @@ pub struct Api {
 impl Api {
     /// A client for `base` using `key`.
     pub fn new(base: String, key: String) -> Self {
-        Self { client: reqwest::Client::new(), base, key }
+        Self {
+            client: reqwest::Client::new(),
+            base,
+            key,
+        }
     }
 
     /// The same server with another key.
     pub fn with_key(&self, key: &str) -> Self {
-        Self { client: self.client.clone(), base: self.base.clone(), key: key.to_owned() }
+        Self {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            key: key.to_owned(),
+        }
     }
 
     /// An unauthenticated GET.
@@ -32,8 +40,16 @@ impl Api {
     }
 
     /// A request with the key; returns status and JSON body (Null when empty or not JSON).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -90,14 +106,18 @@ impl Api {
 
     /// Starts a run; returns its id.
     pub async fn start_run(&self, pipeline: &str) -> String {
-        let (status, body) = self.post(&format!("/api/v1/pipelines/{pipeline}/runs"), json!({})).await;
+        let (status, body) = self
+            .post(&format!("/api/v1/pipelines/{pipeline}/runs"), json!({}))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().expect("run id").to_owned()
     }
 
     /// The progress of a run.
     pub async fn progress(&self, pipeline: &str, run: &str) -> Value {
-        let (status, body) = self.get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}/progress")).await;
+        let (status, body) = self
+            .get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}/progress"))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -108,23 +128,38 @@ impl Api {
         let start = Instant::now();
         loop {
             let p = self.progress(pipeline, run).await;
-            if matches!(p["status"].as_str(), Some("completed" | "completed_with_errors" | "failed" | "cancelled")) {
+            if matches!(
+                p["status"].as_str(),
+                Some("completed" | "completed_with_errors" | "failed" | "cancelled")
+            ) {
                 return p;
             }
-            assert!(start.elapsed() < limit, "run {run} not finished after {limit:?}: {p}");
+            assert!(
+                start.elapsed() < limit,
+                "run {run} not finished after {limit:?}: {p}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Waits until `cond` holds for the run's progress.
-    pub async fn wait_until(&self, pipeline: &str, run: &str, limit: Duration, cond: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_until(
+        &self,
+        pipeline: &str,
+        run: &str,
+        limit: Duration,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let p = self.progress(pipeline, run).await;
             if cond(&p) {
                 return p;
             }
-            assert!(start.elapsed() < limit, "condition not met after {limit:?}: {p}");
+            assert!(
+                start.elapsed() < limit,
+                "condition not met after {limit:?}: {p}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -29,11 +29,21 @@ pub fn env() -> Env {
         std::env::var(name)
             .ok()
             .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| panic!("{name} is not set: run the end-to-end tests through `cargo xtask test`"))
+            .unwrap_or_else(|| {
+                panic!("{name} is not set: run the end-to-end tests through `cargo xtask test`")
+            })
     };
     let bin = PathBuf::from(get("SLUICE_BIN"));
-    assert!(bin.exists(), "SLUICE_BIN={} does not exist: run `cargo xtask test`", bin.display());
-    Env { database_url: get("DATABASE_URL"), s3: get("SLUICE_TEST_S3_ENDPOINT"), bin }
+    assert!(
+        bin.exists(),
+        "SLUICE_BIN={} does not exist: run `cargo xtask test`",
+        bin.display()
+    );
+    Env {
+        database_url: get("DATABASE_URL"),
+        s3: get("SLUICE_TEST_S3_ENDPOINT"),
+        bin,
+    }
 }
 
 /// A short random lower-case suffix for names.
@@ -59,14 +69,23 @@ impl TestDb {
             .await
             .expect("connect to the test cluster");
         tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
         let url = replace_db(&env.database_url, &name);
-        Self { url, name, admin_url: env.database_url }
+        Self {
+            url,
+            name,
+            admin_url: env.database_url,
+        }
     }
 
     /// A SQL client on this database.
     pub async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.expect("connect");
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
         tokio::spawn(conn);
         client
     }
@@ -75,7 +94,10 @@ impl TestDb {
 fn replace_db(url: &str, db: &str) -> String {
     match url.rsplit_once('/') {
         Some((base, rest)) => {
-            let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+            let query = rest
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
             format!("{base}/{db}{query}")
         }
         None => format!("{url}/{db}"),
@@ -88,11 +110,20 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside any runtime guarantee: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
-                if let Ok((client, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                {
                     tokio::spawn(conn);
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             });
         })
@@ -158,7 +189,11 @@ pub struct Launch<'a> {
 impl<'a> Launch<'a> {
     /// Defaults: 2 workers, 2 s leases.
     pub fn new(db: &'a TestDb) -> Self {
-        Self { db, workers: 2, env: Vec::new() }
+        Self {
+            db,
+            workers: 2,
+            env: Vec::new(),
+        }
     }
 
     /// Sets a variable.
@@ -202,7 +237,8 @@ impl<'a> Launch<'a> {
         };
         let key = format!("sk_e2e_admin_{}", suffix());
         let (mut cmd, log) = self.command("serve");
-        cmd.env("SLUICE_BIND", format!("127.0.0.1:{port}")).env("SLUICE_ADMIN_KEY", &key);
+        cmd.env("SLUICE_BIND", format!("127.0.0.1:{port}"))
+            .env("SLUICE_ADMIN_KEY", &key);
         let child = cmd.spawn().expect("start sluice serve");
         let mut process = Process { child, log };
         let api = Api::new(format!("http://127.0.0.1:{port}"), key);
@@ -213,8 +249,16 @@ impl<'a> Launch<'a> {
                     break;
                 }
             }
-            assert!(process.is_running(), "sluice serve exited:\n{}", process.log_text());
-            assert!(start.elapsed() < Duration::from_secs(60), "sluice serve not ready:\n{}", process.log_text());
+            assert!(
+                process.is_running(),
+                "sluice serve exited:\n{}",
+                process.log_text()
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "sluice serve not ready:\n{}",
+                process.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         (process, api)

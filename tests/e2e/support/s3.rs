@@ -18,9 +18,17 @@ impl Bucket {
         let env = super::env();
         let name = format!("e2e-{}", super::suffix());
         let client = reqwest::Client::new();
-        let r = client.put(format!("{}/{name}", env.s3)).send().await.expect("create bucket");
+        let r = client
+            .put(format!("{}/{name}", env.s3))
+            .send()
+            .await
+            .expect("create bucket");
         assert!(r.status().is_success(), "create bucket: {}", r.status());
-        Self { name, client, base: env.s3 }
+        Self {
+            name,
+            client,
+            base: env.s3,
+        }
     }
 
     /// Uploads an object.
@@ -39,7 +47,12 @@ impl Bucket {
 
     /// True if the object exists.
     pub async fn exists(&self, key: &str) -> bool {
-        let r = self.client.head(format!("{}/{}/{key}", self.base, self.name)).send().await.expect("head");
+        let r = self
+            .client
+            .head(format!("{}/{}/{key}", self.base, self.name))
+            .send()
+            .await
+            .expect("head");
         match r.status() {
             StatusCode::OK => true,
             StatusCode::NOT_FOUND => false,
