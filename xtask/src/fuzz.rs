@@ -21,9 +21,17 @@ fn schemathesis() -> Res<std::path::PathBuf> {
     if !exe.exists() {
         eprintln!("xtask: installing schemathesis into {} ...", venv.display());
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        run_quiet(Command::new(&python).args(["-m", "venv"]).arg(&venv), "python3 -m venv")?;
         run_quiet(
-            Command::new(venv.join("bin").join("pip")).args(["install", "--quiet", "--disable-pip-version-check", SCHEMATHESIS]),
+            Command::new(&python).args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv",
+        )?;
+        run_quiet(
+            Command::new(venv.join("bin").join("pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                SCHEMATHESIS,
+            ]),
             "pip install schemathesis",
         )?;
     }
@@ -48,7 +56,10 @@ fn fixtures(bind: &str, key: &str) -> Res<(String, String, String)> {
         }
         json_field(&answer, "id").ok_or_else(|| format!("no id in {answer}"))
     };
-    let connector = post("/api/v1/connectors", r#"{"name":"fuzz files","type":"local","config":{"root":"."}}"#)?;
+    let connector = post(
+        "/api/v1/connectors",
+        r#"{"name":"fuzz files","type":"local","config":{"root":"."}}"#,
+    )?;
     let pipeline = post(
         "/api/v1/pipelines",
         &format!(
@@ -61,7 +72,13 @@ fn fixtures(bind: &str, key: &str) -> Res<(String, String, String)> {
     let run = post(&format!("/api/v1/pipelines/{pipeline}/runs"), "{}")?;
     let start = Instant::now();
     loop {
-        let (_, body) = http_at(bind, "GET", &format!("/api/v1/pipelines/{pipeline}/runs/{run}"), key, None)?;
+        let (_, body) = http_at(
+            bind,
+            "GET",
+            &format!("/api/v1/pipelines/{pipeline}/runs/{run}"),
+            key,
+            None,
+        )?;
         if body.contains("\"status\":\"completed") || body.contains("\"status\":\"failed\"") {
             break;
         }
@@ -79,22 +96,31 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         .iter()
         .position(|a| a == "--examples")
         .and_then(|i| args.get(i + 1))
-        .map_or(Ok(100), |n| n.parse::<u32>().map_err(|_| format!("--examples {n}: not a number")))?;
+        .map_or(Ok(100), |n| {
+            n.parse::<u32>()
+                .map_err(|_| format!("--examples {n}: not a number"))
+        })?;
     std::fs::create_dir_all(state_dir()).map_err(|e| e.to_string())?;
     let st = schemathesis()?;
     let pg = Postgres::start("pg", true)?;
-    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let db = format!("fuzz_{stamp}");
     pg.ensure_database(&db)?;
     let bin = build_sluice(false)?;
     let root = state_dir().join(format!("fuzz-root-{stamp}"));
     std::fs::create_dir_all(root.join("in")).map_err(|e| e.to_string())?;
-    std::fs::write(root.join("in").join("a.csv"), "id,email\n1,a@example.com\n2,not-an-email\n3,c@example.com\n")
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        root.join("in").join("a.csv"),
+        "id,email\n1,a@example.com\n2,not-an-email\n3,c@example.com\n",
+    )
+    .map_err(|e| e.to_string())?;
     let port = free_port()?;
     let bind = format!("127.0.0.1:{port}");
     let key = format!("sk_fuzz_{stamp}_admin_key");
-    let log = std::fs::File::create(state_dir().join("fuzz-server.log")).map_err(|e| e.to_string())?;
+    let log =
+        std::fs::File::create(state_dir().join("fuzz-server.log")).map_err(|e| e.to_string())?;
     let child = Command::new(bin)
         .arg("serve")
         .current_dir(&root)
@@ -152,7 +178,15 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404",
         .arg(&config_path)
         .args(["run", &format!("http://{bind}/api/v1/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {key}")])
-        .args(["--checks", "all", "--max-examples", &examples.to_string(), "--workers", "2", "--no-color"])
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            &examples.to_string(),
+            "--workers",
+            "2",
+            "--no-color",
+        ])
         .args(["--exclude-path-regex", "^/api/v1/api-keys/"])
         // The fixed `runId` above belongs to the fixture pipeline: when the
         // stateful phase creates another pipeline, that run is rightly not
@@ -162,5 +196,9 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404",
         .status()
         .map_err(|e| format!("cannot run schemathesis: {e}"))?;
     drop(pg);
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

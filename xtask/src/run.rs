@@ -52,7 +52,13 @@ fn admin_key() -> Res<String> {
 }
 
 /// A minimal HTTP/1.1 JSON client for the demo set-up (keeps xtask dependency-free).
-pub(crate) fn http_at(bind: &str, method: &str, path: &str, key: &str, body: Option<&str>) -> Res<(u16, String)> {
+pub(crate) fn http_at(
+    bind: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&str>,
+) -> Res<(u16, String)> {
     let mut stream = TcpStream::connect(bind).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
