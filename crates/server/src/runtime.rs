@@ -90,8 +90,9 @@ fn spawn_workers(
 ) {
     let prefix = format!("{}-{}", host_name(), std::process::id());
     for n in 0..count {
-        let worker = Worker::new(app.clone(), WorkerId(format!("{prefix}-{n}")), IDLE_POLL);
-        tasks.spawn(worker.run(shutdown.clone()));
+        let worker = Worker::new(app.clone(), WorkerId(format!("{prefix}-{n}")), IDLE_POLL)
+            .with_shutdown(shutdown.clone());
+        tasks.spawn(worker.run());
     }
 }
 

@@ -131,7 +131,20 @@ fn write_runs_by_status(out: &mut String, store: Option<&MetricsSnapshot>) {
 /// Hook for `sluice_rows_total{outcome="loaded|skipped|failed"}`: the store
 /// does not report row outcomes yet. When [`MetricsSnapshot`] gains them,
 /// render them here (a counter, one line per outcome); nothing else changes.
-fn write_rows_by_outcome(_out: &mut String, _store: Option<&MetricsSnapshot>) {}
+/// Rows by outcome (loaded, skipped, failed), from the store.
+fn write_rows_by_outcome(out: &mut String, store: Option<&MetricsSnapshot>) {
+    let Some(snapshot) = store else { return };
+    out.push_str("# HELP sluice_rows Rows by outcome over all runs, each row counted once.\n");
+    out.push_str("# TYPE sluice_rows gauge\n");
+    let r = snapshot.rows;
+    for (outcome, n) in [
+        ("loaded", r.loaded),
+        ("skipped", r.skipped),
+        ("failed", r.failed),
+    ] {
+        let _ = writeln!(out, "sluice_rows{{outcome=\"{outcome}\"}} {n}");
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -156,6 +169,11 @@ mod tests {
         m.record("BREW", None, 404, Duration::from_millis(1));
         let snapshot = MetricsSnapshot {
             runs_by_status: vec![(RunStatus::Running, 2), (RunStatus::Failed, 0)],
+            rows: sluice_domain::run::Counters {
+                loaded: 90,
+                skipped: 7,
+                failed: 3,
+            },
         };
         let text = m.render(Some(&snapshot));
         assert!(text.contains("sluice_store_up 1\n"), "{text}");
@@ -173,8 +191,16 @@ mod tests {
         assert!(text.contains(
             "sluice_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"404\"} 1\n"
         ));
+        for line in [
+            "sluice_rows{outcome=\"loaded\"} 90\n",
+            "sluice_rows{outcome=\"skipped\"} 7\n",
+            "sluice_rows{outcome=\"failed\"} 3\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
         let down = m.render(None);
         assert!(down.contains("sluice_store_up 0\n"));
+        assert!(!down.contains("sluice_rows{"));
         assert!(!down.contains("sluice_runs{"));
     }
 

@@ -15,7 +15,7 @@ use sluice_domain::connector::{Connector, Credentials};
 use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
 use sluice_domain::pipeline::{Pipeline, PipelineSpec};
 use sluice_domain::role::Role;
-use sluice_domain::run::{LogEntry, Partition, Run, RunMetadata, Trigger};
+use sluice_domain::run::{Counters, LogEntry, Partition, Run, RunMetadata, Trigger};
 use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 use sluice_domain::validation::RowError;
@@ -281,6 +281,10 @@ pub trait RunStore: Send + Sync {
 
     /// Counts runs by status, for metrics.
     async fn count_runs_by_status(&self) -> Result<Vec<(RunStatus, u64)>, StoreError>;
+
+    /// Rows by outcome over all runs, each row counted once: a run whose
+    /// counters a resumable retry took over is left out (the retry carries them).
+    async fn count_rows_by_outcome(&self) -> Result<Counters, StoreError>;
 
     /// Checks that the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -635,6 +635,20 @@ impl RunStore for InMemoryStore {
             .collect())
     }
 
+    async fn count_rows_by_outcome(&self) -> Result<Counters, StoreError> {
+        let s = self.lock()?;
+        // A run in another run's lineage was continued by it (a resumable retry).
+        let taken_over: Vec<RunId> = s
+            .runs
+            .values()
+            .flat_map(|r| r.lineage.iter().copied().filter(move |id| *id != r.run.id))
+            .collect();
+        Ok(s.runs
+            .keys()
+            .filter(|id| !taken_over.contains(id))
+            .fold(Counters::default(), |c, id| c.plus(s.counters(*id))))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
     }

@@ -1,5 +1,6 @@
 //! Readiness and metrics.
 
+use sluice_domain::run::Counters;
 use sluice_domain::status::RunStatus;
 
 use super::App;
@@ -10,6 +11,8 @@ use crate::AppError;
 pub struct MetricsSnapshot {
     /// Runs per status (every status present, zero included).
     pub runs_by_status: Vec<(RunStatus, u64)>,
+    /// Rows by outcome, each row counted once.
+    pub rows: Counters,
 }
 
 impl App {
@@ -20,7 +23,9 @@ impl App {
 
     /// Store-derived metrics (no authentication: counts only, no names).
     pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, AppError> {
-        let counts = self.ports().runs.count_runs_by_status().await?;
+        let runs = &self.ports().runs;
+        let (counts, rows) =
+            futures::try_join!(runs.count_runs_by_status(), runs.count_rows_by_outcome())?;
         let runs_by_status = RunStatus::ALL
             .into_iter()
             .map(|st| {
@@ -30,6 +35,9 @@ impl App {
                 )
             })
             .collect();
-        Ok(MetricsSnapshot { runs_by_status })
+        Ok(MetricsSnapshot {
+            runs_by_status,
+            rows,
+        })
     }
 }

@@ -125,6 +125,9 @@ impl RunStore for DatabaseDown {
     async fn count_runs_by_status(&self) -> Result<Vec<(RunStatus, u64)>, StoreError> {
         down()
     }
+    async fn count_rows_by_outcome(&self) -> Result<sluice_domain::run::Counters, StoreError> {
+        down()
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         down()
     }

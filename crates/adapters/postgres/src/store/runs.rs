@@ -478,6 +478,37 @@ impl RunStore for PgStore {
         Ok(out)
     }
 
+    async fn count_rows_by_outcome(&self) -> Result<sluice_domain::run::Counters, StoreError> {
+        #[derive(QueryableByName)]
+        struct Totals {
+            #[diesel(sql_type = BigInt)]
+            loaded: i64,
+            #[diesel(sql_type = BigInt)]
+            skipped: i64,
+            #[diesel(sql_type = BigInt)]
+            failed: i64,
+        }
+        let mut conn = self.conn().await.store("count rows")?;
+        // A resumable retry continues the runs of its lineage and carries
+        // their counters: count those once.
+        let t: Totals = diesel::sql_query(
+            "SELECT coalesce(sum(p.loaded), 0)::bigint AS loaded, \
+                    coalesce(sum(p.skipped), 0)::bigint AS skipped, \
+                    coalesce(sum(p.failed), 0)::bigint AS failed \
+             FROM sluice.partitions p \
+             WHERE NOT EXISTS (SELECT 1 FROM sluice.runs r \
+                               WHERE r.id <> p.run_id AND p.run_id = ANY (r.lineage))",
+        )
+        .get_result(&mut conn)
+        .await
+        .store("count rows")?;
+        Ok(sluice_domain::run::Counters {
+            loaded: uint8(t.loaded),
+            skipped: uint8(t.skipped),
+            failed: uint8(t.failed),
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await.store("ping")?;
         diesel::sql_query("SELECT 1")

@@ -484,6 +484,9 @@ pub async fn retry_copies_checkpoints_and_rows_to_revisit<S: ContractStore>(s: A
     s.complete_extraction(&claim, None, T0)
         .await
         .expect("complete");
+    // The retry carries the original's loaded and skipped rows: counted once.
+    let rows = s.count_rows_by_outcome().await.expect("rows by outcome");
+    assert_eq!((rows.loaded, rows.skipped, rows.failed), (11, 0, 0));
     let revisit0 = s.revisit_rows(retry.id, 0, 0, 10).await.expect("revisits");
     assert_eq!(revisit0.iter().map(|r| r.row).collect::<Vec<_>>(), vec![2]);
     assert_eq!(revisit0[0].raw, b"x,n2\n".to_vec());

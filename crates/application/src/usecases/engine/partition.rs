@@ -59,10 +59,12 @@ impl Batch {
 }
 
 impl App {
-    /// Loads a claimed partition to its end (or until its lease is lost).
+    /// Loads a claimed partition to its end, until its lease is lost, or
+    /// until `stop` turns true (then it is handed back at a batch boundary).
     pub(crate) async fn load_partition(
         &self,
         mut claim: PartitionClaim,
+        stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<PartitionEnd, AppError> {
         let ctx = match self.run_context(claim.run_id, claim.pipeline_id).await {
             Ok(ctx) => ctx,
@@ -150,6 +152,13 @@ impl App {
         let mut attempts = 0;
         while claim.checkpoint.row < last_row {
             if keeper.is_lost() {
+                return Ok(PartitionEnd::Abandoned);
+            }
+            if *stop.borrow() {
+                // Shutting down: hand the partition back so another worker
+                // resumes after the checkpoint now instead of after the lease.
+                self.ports().queue.release_partition(&claim).await?;
+                tracing::info!(run = %claim.run_id, partition = claim.range.index, "partition released on shutdown");
                 return Ok(PartitionEnd::Abandoned);
             }
             batch.clear();

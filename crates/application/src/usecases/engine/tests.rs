@@ -14,7 +14,7 @@ use sluice_domain::status::{PartitionStatus, RunStatus};
 use sluice_domain::time::Timestamp;
 
 use super::Worker;
-use crate::ports::{ObjectSource, PageRequest, SourceError, WorkerId};
+use crate::ports::{ObjectSource, PageRequest, RunStore, SourceError, WorkerId};
 use crate::testing::{
     DestinationProbe, InMemorySource, InMemorySourceFactory, InMemoryStore, ManualClock,
     SequentialIds,
@@ -576,4 +576,28 @@ async fn records_straddling_read_chunks_and_quoted_newlines_load_intact() {
         assert_eq!(name, format!("line one\nline \"two\" of {id}"));
     }
     let _ = h.source.list("", None, &[]).await.expect("list");
+}
+
+#[tokio::test]
+async fn a_stopping_worker_hands_its_partition_back_at_a_batch_boundary() {
+    let h = harness(10);
+    h.source.put("in/a.csv", customers_csv(100));
+    let p = h.pipeline("append", json!({"partitions": 1})).await;
+    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = h.worker(1).with_shutdown(stop_rx);
+    stopping.step().await.expect("extract");
+    stop_tx.send(true).expect("signal");
+    stopping.step().await.expect("claims, then hands back");
+    let parts = h.store.list_partitions(run.id).await.expect("partitions");
+    assert_eq!(
+        parts[0].status,
+        PartitionStatus::Pending,
+        "released, not left to its lease"
+    );
+    // Another worker takes it over at once and finishes the run.
+    h.worker(2).run_until_idle().await.expect("worker");
+    let done = h.app.get_run(&h.admin, p.id, run.id).await.expect("run");
+    assert_eq!(done.status, RunStatus::CompletedWithErrors);
+    assert_eq!(done.counters.processed(), 100);
 }

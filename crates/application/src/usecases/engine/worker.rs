@@ -28,12 +28,27 @@ pub struct Worker {
     app: App,
     id: WorkerId,
     idle: Duration,
+    stop: watch::Receiver<bool>,
 }
 
 impl Worker {
     /// A worker named `id`, waiting `idle` between polls of an empty queue.
     pub fn new(app: App, id: WorkerId, idle: Duration) -> Self {
-        Self { app, id, idle }
+        // A channel whose sender is gone: `stop` stays false for good.
+        let (_, stop) = watch::channel(false);
+        Self {
+            app,
+            id,
+            idle,
+            stop,
+        }
+    }
+
+    /// Stops when `stop` turns true: between steps, and inside a partition at
+    /// the next batch boundary, where the partition is handed back to the queue.
+    pub fn with_shutdown(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// Does one unit of work: finalise ready runs, else extract a pending run,
@@ -57,7 +72,7 @@ impl Worker {
             .await?
         {
             tracing::debug!(worker = %self.id.0, run = %claim.run_id, partition = claim.range.index, "loading partition");
-            let end = self.app.load_partition(claim).await?;
+            let end = self.app.load_partition(claim, &self.stop).await?;
             if end != PartitionEnd::Abandoned {
                 self.app.finalize_runs().await?;
             }
@@ -75,9 +90,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs until `shutdown` turns true. Errors are logged and retried after
-    /// a pause; a store outage does not stop the worker.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until the shutdown signal given to [`Worker::with_shutdown`] turns
+    /// true. Errors are logged and retried after a pause; a store outage does
+    /// not stop the worker.
+    pub async fn run(self) {
+        let mut shutdown = self.stop.clone();
         tracing::info!(worker = %self.id.0, "worker started");
         loop {
             if *shutdown.borrow() {
