@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 /// One source row.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub n: u64,
     pub id: u64,
     pub email: String,
     pub name: String,
@@ -24,7 +23,6 @@ impl Row {
     pub fn new(n: u64) -> Self {
         let id = if n % 100 == 0 { n - 37 } else { n };
         Self {
-            n,
             id,
             email: if n % 250 == 0 {
                 "not-an-email".into()

@@ -145,11 +145,6 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    /// Its pid.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
     /// True while it runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -158,15 +153,6 @@ impl Process {
     /// Its log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Peak resident memory (VmHWM) in KiB, read from /proc.
-    pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 }
 
