@@ -66,9 +66,7 @@ impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::InvalidField { field, message } => Self::Invalid { field, message },
-            DomainError::InvalidId { kind, .. } => {
-                Self::invalid(format!("{kind}Id"), e.to_string())
-            }
+            DomainError::InvalidId { prefix, .. } => Self::invalid(id_field(prefix), e.to_string()),
             DomainError::InvalidIdentifier { .. } => Self::invalid("identifier", e.to_string()),
             DomainError::IllegalRunTransition { .. }
             | DomainError::IllegalPartitionTransition { .. }
@@ -76,6 +74,17 @@ impl From<DomainError> for AppError {
             DomainError::CheckpointOutOfRange { .. } => Self::Internal(e.to_string()),
             _ => Self::Internal(e.to_string()),
         }
+    }
+}
+
+/// The JSON name of the field holding an id of the kind with `prefix`.
+fn id_field(prefix: &str) -> &'static str {
+    match prefix {
+        "pipe_" => "pipelineId",
+        "run_" => "runId",
+        "conn_" => "connectorId",
+        "key_" => "apiKeyId",
+        _ => "id",
     }
 }
 
@@ -97,5 +106,27 @@ impl From<SourceError> for AppError {
             SourceError::InvalidConfig(m) => Self::invalid("config", m),
             other => Self::Unavailable(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_domain::ids::{ApiKeyId, ConnectorId};
+
+    #[test]
+    fn invalid_ids_name_their_field() {
+        let field = |e: DomainError| match AppError::from(e) {
+            AppError::Invalid { field, .. } => field,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(
+            field(ApiKeyId::parse("nope").expect_err("invalid")),
+            "apiKeyId"
+        );
+        assert_eq!(
+            field(ConnectorId::parse("nope").expect_err("invalid")),
+            "connectorId"
+        );
     }
 }

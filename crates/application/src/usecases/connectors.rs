@@ -85,7 +85,8 @@ impl App {
     }
 
     /// Applies a JSON merge patch to a connector (admin only). A `credentials`
-    /// member replaces every stored secret; without it the secrets are kept.
+    /// member replaces every stored secret, `"credentials": null` removes them,
+    /// and without it the secrets are kept.
     pub async fn update_connector(
         &self,
         who: &Principal,
@@ -100,7 +101,15 @@ impl App {
             "type": current.connector_type,
             "config": current.config,
         });
-        let new_credentials = patch.get("credentials").filter(|c| !c.is_null()).cloned();
+        // `credentials` replaces every stored secret; `null` removes them all
+        // (RFC 7386); absent keeps them.
+        let new_credentials = patch.get("credentials").map(|c| {
+            if c.is_null() {
+                serde_json::json!({})
+            } else {
+                c.clone()
+            }
+        });
         let mut patch = patch;
         if let Some(map) = patch.as_object_mut() {
             map.remove("credentials");

@@ -601,3 +601,53 @@ async fn a_stopping_worker_hands_its_partition_back_at_a_batch_boundary() {
     assert_eq!(done.status, RunStatus::CompletedWithErrors);
     assert_eq!(done.counters.processed(), 100);
 }
+
+#[tokio::test]
+async fn connector_patches_keep_replace_or_remove_credentials() {
+    use crate::ports::ConnectorStore;
+    let h = harness(10);
+    let spec = json!({"name": "s3", "type": "s3", "config": {"bucket": "b"}, "credentials": {"secretAccessKey": "one"}});
+    let c = h
+        .app
+        .create_connector(&h.admin, from_json(spec).expect("spec"))
+        .await
+        .expect("create");
+    let kept = h
+        .app
+        .update_connector(&h.admin, c.id, json!({"name": "renamed"}))
+        .await
+        .expect("patch");
+    assert_eq!(kept.credential_keys, vec!["secretAccessKey".to_owned()]);
+    assert_eq!(
+        h.store
+            .connector_credentials(c.id)
+            .await
+            .expect("creds")
+            .get("secretAccessKey"),
+        Some("one")
+    );
+    let replaced = h
+        .app
+        .update_connector(&h.admin, c.id, json!({"credentials": {"token": "two"}}))
+        .await
+        .expect("patch");
+    assert_eq!(replaced.credential_keys, vec!["token".to_owned()]);
+    let removed = h
+        .app
+        .update_connector(&h.admin, c.id, json!({"credentials": null}))
+        .await
+        .expect("patch");
+    assert!(removed.credential_keys.is_empty());
+    assert!(
+        h.store
+            .connector_credentials(c.id)
+            .await
+            .expect("creds")
+            .is_empty()
+    );
+    let typo = h
+        .app
+        .update_connector(&h.admin, c.id, json!({"credentails": {}}))
+        .await;
+    assert!(matches!(typo, Err(crate::AppError::Invalid { field, .. }) if field == "credentails"));
+}
