@@ -49,8 +49,10 @@ impl CopyIn {
 
     /// An integer field.
     pub(crate) fn int(&mut self, value: i64) {
+        use std::fmt::Write as _;
         self.separate();
-        self.buf.put_slice(value.to_string().as_bytes());
+        // Formats straight into the buffer: no allocation per row.
+        let _ = write!(FmtBuf(&mut self.buf), "{value}");
     }
 
     /// A `bytea` field, in hex form.
@@ -86,21 +88,42 @@ impl CopyIn {
     }
 }
 
+/// `fmt::Write` into a `BytesMut`.
+struct FmtBuf<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for FmtBuf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.put_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 /// Escapes a value for COPY text format: backslash, tab, newline and
 /// carriage return are escaped; NUL, which PostgreSQL text cannot hold, becomes
 /// U+FFFD. Multi-byte UTF-8 sequences never contain these ASCII bytes, so a
 /// byte-wise pass is safe.
 pub(crate) fn escape_into(buf: &mut BytesMut, value: &str) {
-    for &b in value.as_bytes() {
-        match b {
+    let mut rest = value.as_bytes();
+    // Copy runs of ordinary bytes at once; most values have no special byte.
+    while let Some(i) = rest
+        .iter()
+        .position(|&b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r' | 0))
+    {
+        let (run, tail) = rest.split_at(i);
+        buf.put_slice(run);
+        let Some((&special, after)) = tail.split_first() else {
+            break;
+        };
+        match special {
             b'\\' => buf.put_slice(b"\\\\"),
             b'\t' => buf.put_slice(b"\\t"),
             b'\n' => buf.put_slice(b"\\n"),
             b'\r' => buf.put_slice(b"\\r"),
-            0 => buf.put_slice("\u{FFFD}".as_bytes()),
-            _ => buf.put_u8(b),
+            _ => buf.put_slice("\u{FFFD}".as_bytes()),
         }
+        rest = after;
     }
+    buf.put_slice(rest);
 }
 
 #[cfg(test)]
