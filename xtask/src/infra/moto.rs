@@ -67,6 +67,11 @@ impl Moto {
         Ok(moto)
     }
 
+    /// The server's pid (for CPU accounting in the benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The endpoint URL.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -149,6 +149,23 @@ impl Postgres {
         }
     }
 
+    /// A `psql` client on database `db`, over loopback TCP as `postgres`, that
+    /// stops at the first error (for the benchmark baselines).
+    pub fn psql(&self, db: &str) -> Command {
+        let mut c = Command::new(self.bin.join("psql"));
+        c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", "postgres", "-d", db]);
+        c
+    }
+
+    /// The pid of the postmaster (its backends are its children), to account
+    /// for the CPU time PostgreSQL spends during a benchmark.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        pid_file.lines().next()?.trim().parse().ok()
+    }
+
     /// Creates database `name` unless it exists.
     pub fn ensure_database(&self, name: &str) -> Res<()> {
         let port = self.port.to_string();
