@@ -324,6 +324,28 @@ impl RowIndex {
         }
     }
 
+    /// Appends an entry known to come after every entry so far (merging
+    /// indexes built separately, e.g. one per file); when full, every second
+    /// entry is dropped so the index stays within its capacity.
+    pub fn push_sampled(&mut self, row: u64, pos: SourcePosition) {
+        if self.entries.last().is_some_and(|(r, _)| *r >= row) {
+            return;
+        }
+        self.entries.push((row, pos));
+        if self.entries.len() > self.capacity {
+            let mut keep = false;
+            self.entries.retain(|_| {
+                keep = !keep;
+                keep
+            });
+        }
+    }
+
+    /// The entries kept: `(row, position)` in row order.
+    pub fn entries(&self) -> &[(u64, SourcePosition)] {
+        &self.entries
+    }
+
     /// Cuts `total_rows` into at most `partitions` ranges whose boundaries
     /// fall on indexed rows, as close to equal sizes as the index allows.
     pub fn cut(&self, total_rows: u64, partitions: u32) -> Vec<PartitionRange> {
@@ -417,6 +439,20 @@ mod tests {
             assert_eq!(w[0].last_row() + 1, w[1].first_row);
             assert_eq!(w[1].start.byte_offset, w[1].first_row);
         }
+    }
+
+    #[test]
+    fn merged_indexes_stay_bounded_and_ordered() {
+        let mut idx = RowIndex::new(8);
+        for row in (1..=1_000u64).step_by(3) {
+            idx.push_sampled(row, pos(0, row));
+        }
+        idx.push_sampled(5, pos(9, 9)); // out of order: ignored
+        assert!(idx.entries().len() <= 8);
+        assert!(idx.entries().windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(idx.entries()[0].0, 1, "the first row is always kept");
+        let ranges = idx.cut(1_000, 4);
+        assert_eq!(ranges.iter().map(|r| r.row_count).sum::<u64>(), 1_000);
     }
 
     #[test]

@@ -249,9 +249,17 @@ impl CompiledSchema {
         }
         let before = errors.len();
         let mark = batch.begin_row();
+        // Checking UTF-8 once for the whole record is much cheaper than per
+        // field; a field is then a slice of it, unless a multi-byte character
+        // straddles two fields (then that field is invalid on its own).
+        let whole = std::str::from_utf8(fields.bytes()).ok();
         for (col, idx) in self.columns.iter().zip(&mapping.index) {
             let raw = idx.and_then(|i| fields.get(i));
-            let text = match raw.map(std::str::from_utf8) {
+            let checked = match (whole, idx.and_then(|i| fields.range(i))) {
+                (Some(w), Some(range)) => w.get(range).map(Ok),
+                _ => None,
+            };
+            let text = match checked.or_else(|| raw.map(std::str::from_utf8)) {
                 None => None,
                 Some(Ok(s)) => Some(s),
                 Some(Err(_)) => {
@@ -603,19 +611,26 @@ pub fn is_email(v: &str) -> bool {
     if !local_ok {
         return false;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-        && labels.last().is_some_and(|tld| {
-            tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic())
-                || tld.starts_with("xn--")
-        })
+    // One pass over the labels, no allocation: this runs for every value.
+    let mut labels = 0;
+    let mut last = "";
+    for label in domain.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    labels >= 2
+        && (last.len() >= 2 && last.bytes().all(|b| b.is_ascii_alphabetic())
+            || last.starts_with("xn--"))
 }
 
 /// A UUID in canonical form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (any case).

@@ -420,6 +420,39 @@ fn invalid_utf8_is_a_value_error() {
 }
 
 #[test]
+fn a_character_split_across_two_fields_is_invalid_in_each() {
+    // "é" is C3 A9: valid as a whole record, invalid as two fields.
+    let s = schema(&[("a", ColumnType::String), ("b", ColumnType::String)]);
+    let compiled = CompiledSchema::new(&s).expect("schema");
+    let mut batch = ValidBatch::new(2);
+    let mut errors = Vec::new();
+    let buf = b"x\xC3\xA9y";
+    let ends = [2, 4];
+    assert!(!compiled.check_record(
+        1,
+        RecordBody::Fields(FieldsRef::new(buf, &ends)),
+        &FieldMapping::positional(&s),
+        &mut batch,
+        &mut errors
+    ));
+    assert_eq!(
+        errors.iter().map(|e| e.error.as_str()).collect::<Vec<_>>(),
+        vec![messages::UTF8, messages::UTF8]
+    );
+    // And valid multi-byte text in separate fields is fine.
+    let buf = "éü".as_bytes();
+    let ends = [2, 4];
+    errors.clear();
+    assert!(compiled.check_record(
+        2,
+        RecordBody::Fields(FieldsRef::new(buf, &ends)),
+        &FieldMapping::positional(&s),
+        &mut batch,
+        &mut errors
+    ));
+}
+
+#[test]
 fn header_mapping_matches_names_in_any_order() {
     let s = schema(&[
         ("id", ColumnType::Integer),

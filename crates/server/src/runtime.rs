@@ -29,16 +29,24 @@ fn database_url(db: &DbArgs) -> Res<String> {
     }
 }
 
+/// Applies migrations (under an advisory lock), then connects.
 async fn open_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
     let url = database_url(db)?;
-    let warehouse = Identifier::parse(&db.warehouse_schema)
-        .map_err(|e| format!("SLUICE_WAREHOUSE_SCHEMA: {e}"))?;
     let applied = sluice_postgres::migrate(&url)
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
     }
+    connect_store(db, engine_workers).await
+}
+
+/// Connects to an already migrated database, with a loader pool sized for
+/// `engine_workers` concurrent batch commits.
+async fn connect_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
+    let url = database_url(db)?;
+    let warehouse = Identifier::parse(&db.warehouse_schema)
+        .map_err(|e| format!("SLUICE_WAREHOUSE_SCHEMA: {e}"))?;
     let mut config = PgConfig::new(url);
     config.pool_size = db.db_pool_size.max(2);
     config.loader_pool_size = engine_workers.max(1) + 1;
@@ -52,6 +60,51 @@ async fn open_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
     PgStore::connect(&config)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))
+}
+
+/// Runs `workers` engine workers on a runtime and database pools of their
+/// own, on their own threads. Decoding and validating a batch is CPU work
+/// between await points; on a shared runtime it would hold up the API's
+/// requests (and the connections those requests wait on) for a whole batch.
+fn spawn_engine(
+    db: DbArgs,
+    engine: EngineArgs,
+    workers: usize,
+    shutdown: watch::Receiver<bool>,
+) -> Res<std::thread::JoinHandle<()>> {
+    let threads = workers
+        .min(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+        .max(1);
+    std::thread::Builder::new()
+        .name("sluice-engine".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("sluice-engine")
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the engine runtime");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let store = match connect_store(&db, workers).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the engine cannot reach the database");
+                        return;
+                    }
+                };
+                let app = build_app(store, Some(&engine));
+                let mut tasks = JoinSet::new();
+                spawn_workers(&app, workers, &shutdown, &mut tasks);
+                while tasks.join_next().await.is_some() {}
+            });
+        })
+        .map_err(|e| format!("cannot start the engine thread: {e}"))
 }
 
 fn build_app(store: PgStore, engine: Option<&EngineArgs>) -> App {
@@ -136,7 +189,8 @@ async fn stop(shutdown: watch::Sender<bool>, mut tasks: JoinSet<()>) {
 /// `sluice serve`.
 pub async fn serve(args: ServeArgs) -> Res<()> {
     let workers = args.engine.worker_count();
-    let store = open_store(&args.db, workers).await?;
+    // The API's own store: the engine's workers get theirs (see `spawn_engine`).
+    let store = open_store(&args.db, 0).await?;
     let app = build_app(store, Some(&args.engine));
     if let Some(key) = &args.admin_key {
         let created = app
@@ -148,8 +202,17 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
         }
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let engine = if workers > 0 {
+        Some(spawn_engine(
+            args.db.clone(),
+            args.engine.clone(),
+            workers,
+            shutdown_rx.clone(),
+        )?)
+    } else {
+        None
+    };
     let mut tasks = JoinSet::new();
-    spawn_workers(&app, workers, &shutdown_rx, &mut tasks);
     tasks.spawn(poll_scheduler(
         app.clone(),
         Duration::from_secs(args.poll_tick_seconds.max(1)),
@@ -165,6 +228,20 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
     handle.stop(true).await;
     let _ = server.await;
     stop(shutdown_tx, tasks).await;
+    if let Some(engine) = engine {
+        // Workers hand their partitions back at the next batch boundary; a
+        // batch still running after the grace period is left to its lease.
+        let joined = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(move || engine.join()),
+        )
+        .await;
+        if joined.is_err() {
+            tracing::warn!(
+                "engine still busy after 10 s; its partitions will be taken over when their leases expire"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -67,9 +67,21 @@ impl<'a> FieldsRef<'a> {
 
     /// The raw bytes of field `i`.
     pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        self.buf.get(self.range(i)?)
+    }
+
+    /// Where field `i` lies in [`FieldsRef::bytes`].
+    pub fn range(&self, i: usize) -> Option<std::ops::Range<usize>> {
         let end = *self.ends.get(i)?;
         let start = if i == 0 { 0 } else { *self.ends.get(i - 1)? };
-        self.buf.get(start..end)
+        Some(start..end)
+    }
+
+    /// Every field's bytes, one after the other (without separators).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.buf
+            .get(..self.ends.last().copied().unwrap_or(0))
+            .unwrap_or_default()
     }
 
     /// All fields in order.

@@ -189,10 +189,12 @@ async fn complete_existing(
             }
             Some(found) if !accepts(found, col.column_type) => {
                 return Err(StoreError::Unprocessable(format!(
-                    "column `{}` of table `{table}` has type {found}, which cannot hold {} values: \
-                     change the column's type or the pipeline schema",
+                    "column `{}` of table `{table}` has PostgreSQL type {found}, which cannot hold every \
+                     value of the pipeline's `{}` column type (it needs {}): change the column's type \
+                     or the pipeline schema",
                     col.name,
-                    type_name(col.column_type)
+                    type_name(col.column_type),
+                    pg_type(col.column_type)
                 ))
                 .into());
             }

@@ -201,9 +201,12 @@ async fn error_chunk(
 ) -> DbResult<Vec<ErrorRow>> {
     let mut conn = store.conn().await?;
     Ok(diesel::sql_query(
+        // The row comparison and the order follow the primary key (run_id,
+        // row_num, seq) exactly, so this is a bounded index range scan
+        // whatever the table's statistics say.
         "SELECT row_num, seq, column_name, value, error FROM sluice.validation_errors \
-         WHERE run_id = $1 AND (row_num, seq) > ($2, $3) \
-         ORDER BY row_num, seq LIMIT $4",
+         WHERE run_id = $1 AND (run_id, row_num, seq) > ($1, $2, $3) \
+         ORDER BY run_id, row_num, seq LIMIT $4",
     )
     .bind::<Text, _>(run_id)
     .bind::<BigInt, _>(after.0)

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
 use sluice_domain::validation::FieldMapping;
 
@@ -162,6 +164,14 @@ impl App {
                 let header = f.header.clone().unwrap_or_default();
                 let (_, missing) =
                     FieldMapping::from_header(&schema_with_required_keys(spec), &header);
+                if missing.len() == spec.schema.columns.len() {
+                    // Not one column matches: the wrong file or the wrong schema.
+                    return Err(ExtractFailure(format!(
+                        "File {} shares no column with the schema (its header: {})",
+                        f.key,
+                        header.join(", ")
+                    )));
+                }
                 if !missing.is_empty() {
                     let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
                     log.push(LogEntry {
@@ -199,7 +209,9 @@ impl App {
     }
 
     /// Counts every file's rows with the real decoder, remembering headers and
-    /// a sparse index of record positions.
+    /// a sparse index of record positions. Files are counted concurrently
+    /// (each in its own task, so the cores share the work): this pass runs
+    /// before any partition can load, so its length is pure latency.
     async fn count_rows(
         &self,
         source: &Arc<dyn ObjectSource>,
@@ -207,62 +219,103 @@ impl App {
         spec: &sluice_domain::pipeline::PipelineSpec,
         keeper: &LeaseKeeper,
     ) -> Result<(u64, RowIndex), ExtractFailure> {
-        let snapshot: Arc<[SourceFile]> = files.to_vec().into();
-        let mut reader = RecordReader::new(
-            source.clone(),
-            snapshot,
-            spec.record_format(),
-            spec.has_header(),
-            SourcePosition::default(),
-            1,
-        );
+        let parallel = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .max(1);
+        // Each file keeps a share of the index, so its memory stays bounded.
+        let per_file = (ROW_INDEX_CAPACITY / files.len().max(1)).max(64);
+        let counts: Vec<Result<FileCount, ExtractFailure>> =
+            futures::stream::iter(files.iter().cloned())
+                .map(|file| {
+                    let source = source.clone();
+                    let format = spec.record_format();
+                    let header = spec.has_header();
+                    let task =
+                        tokio::spawn(count_file(source, file.clone(), format, header, per_file));
+                    async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(ExtractFailure(format!("Cannot read {}: {e}", file.key)))
+                        })
+                    }
+                })
+                .buffered(parallel)
+                .collect()
+                .await;
+        if keeper.is_lost() {
+            return Err(ExtractFailure("extraction lease lost".into()));
+        }
         let mut index = RowIndex::new(ROW_INDEX_CAPACITY);
-        let mut total = 0u64;
-        loop {
-            if total % 65_536 == 0 && keeper.is_lost() {
-                return Err(ExtractFailure("extraction lease lost".into()));
+        let mut next = 1u64;
+        for (file, count) in files.iter_mut().zip(counts) {
+            let count = count?;
+            file.header = count.header;
+            file.first_row = next;
+            file.row_count = count.rows;
+            for (local_row, offset) in count.positions {
+                index.push_sampled(
+                    next + local_row - 1,
+                    SourcePosition {
+                        file_index: file.index,
+                        byte_offset: offset,
+                    },
+                );
             }
-            let item = reader.advance().await.map_err(|e| {
-                let key = files
-                    .get(reader.file_index())
-                    .map_or("?", |f| f.key.as_str());
-                ExtractFailure(format!("Cannot read {key}: {e}"))
-            })?;
-            match item {
-                ReadItem::End => break,
-                ReadItem::Header { file_index } => {
-                    if let Some(f) = files.get_mut(file_index as usize) {
-                        f.header = Some(reader.header_fields());
-                    }
-                }
-                ReadItem::Record(meta) => {
-                    total += 1;
-                    index.observe(
-                        meta.row,
-                        SourcePosition {
-                            file_index: meta.file_index,
-                            byte_offset: meta.start,
-                        },
-                    );
-                    if let Some(f) = files.get_mut(meta.file_index as usize) {
-                        if f.row_count == 0 {
-                            f.first_row = meta.row;
-                        }
-                        f.row_count += 1;
-                    }
-                }
-            }
+            next += count.rows;
         }
-        // Files without rows start where the next row would.
-        let mut next = 1;
-        for f in files.iter_mut() {
-            if f.row_count == 0 {
-                f.first_row = next;
-            }
-            next = f.first_row + f.row_count;
-        }
-        Ok((total, index))
+        Ok((next - 1, index))
     }
+}
+
+/// What counting one file found.
+struct FileCount {
+    header: Option<Vec<String>>,
+    rows: u64,
+    /// Sampled `(row within the file, byte offset)` of record starts.
+    positions: Vec<(u64, u64)>,
+}
+
+async fn count_file(
+    source: Arc<dyn ObjectSource>,
+    file: SourceFile,
+    format: sluice_domain::format::RecordFormat,
+    header: bool,
+    capacity: usize,
+) -> Result<FileCount, ExtractFailure> {
+    let key = file.key.clone();
+    let one: Arc<[SourceFile]> = vec![SourceFile { index: 0, ..file }].into();
+    let mut reader = RecordReader::new(source, one, format, header, SourcePosition::default(), 1);
+    let mut index = RowIndex::new(capacity);
+    let mut found = FileCount {
+        header: None,
+        rows: 0,
+        positions: Vec::new(),
+    };
+    loop {
+        match reader
+            .advance()
+            .await
+            .map_err(|e| ExtractFailure(format!("Cannot read {key}: {e}")))?
+        {
+            ReadItem::End => break,
+            ReadItem::Header { .. } => found.header = Some(reader.header_fields()),
+            ReadItem::Record(meta) => {
+                found.rows += 1;
+                index.observe(
+                    meta.row,
+                    SourcePosition {
+                        file_index: 0,
+                        byte_offset: meta.start,
+                    },
+                );
+            }
+        }
+    }
+    found.positions = index
+        .entries()
+        .iter()
+        .map(|(row, pos)| (*row, pos.byte_offset))
+        .collect();
+    Ok(found)
 }
 
 fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {

@@ -651,3 +651,24 @@ async fn connector_patches_keep_replace_or_remove_credentials() {
         .await;
     assert!(matches!(typo, Err(crate::AppError::Invalid { field, .. }) if field == "credentails"));
 }
+
+#[tokio::test]
+async fn a_file_sharing_no_column_with_the_schema_fails_the_run() {
+    let h = harness(10);
+    h.source.put("in/a.csv", "colour,size\nred,1\n");
+    let p = h.pipeline("append", json!({})).await;
+    let run_id = h.run_to_end(p.id).await;
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    assert_eq!(progress.status, RunStatus::Failed);
+    let last = progress.log.last().expect("log");
+    assert!(
+        last.message
+            .contains("shares no column with the schema (its header: colour, size)"),
+        "{}",
+        last.message
+    );
+}
