@@ -26,7 +26,8 @@ pub use queue::{
 pub use source::{ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError};
 pub use store::{
     ApiKey, ApiKeyStore, ConnectorStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewApiKey, NewRun, Page,
-    PageRequest, PipelineStore, PollState, PollTarget, PollingStore, RunStore, StoreError,
+    PageRequest, PipelineStore, PollState, PollTarget, PollingStore, RunSnapshot, RunStore,
+    StoreError,
 };
 
 #[cfg(any(test, feature = "mock"))]

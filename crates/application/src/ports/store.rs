@@ -212,6 +212,19 @@ pub struct NewRun {
     pub log: Vec<LogEntry>,
 }
 
+/// Everything the progress view shows of a run, read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSnapshot {
+    /// The run, as [`RunStore::get_run`] returns it.
+    pub run: Run,
+    /// Its partitions in index order.
+    pub partitions: Vec<Partition>,
+    /// Its first validation errors in row order.
+    pub first_errors: Vec<RowError>,
+    /// Its log, oldest first.
+    pub log: Vec<LogEntry>,
+}
+
 /// Runs and everything attached to them (partitions, errors, log).
 #[async_trait]
 pub trait RunStore: Send + Sync {
@@ -255,6 +268,31 @@ pub trait RunStore: Send + Sync {
 
     /// The first `limit` validation errors of a run, in row order.
     async fn first_errors(&self, run_id: RunId, limit: usize) -> Result<Vec<RowError>, StoreError>;
+
+    /// [`RunStore::get_run`], [`RunStore::list_partitions`],
+    /// [`RunStore::first_errors`] (`error_limit` of them) and
+    /// [`RunStore::run_log`] at once, for the progress view that clients
+    /// poll: a store should answer it in one round trip. Same `NotFound` rule
+    /// as `get_run`.
+    async fn run_snapshot(
+        &self,
+        pipeline_id: PipelineId,
+        run_id: RunId,
+        error_limit: usize,
+    ) -> Result<RunSnapshot, StoreError> {
+        let run = self.get_run(pipeline_id, run_id).await?;
+        let (partitions, first_errors, log) = futures::try_join!(
+            self.list_partitions(run_id),
+            self.first_errors(run_id, error_limit),
+            self.run_log(run_id),
+        )?;
+        Ok(RunSnapshot {
+            run,
+            partitions,
+            first_errors,
+            log,
+        })
+    }
 
     /// How many validation errors a run has.
     async fn count_errors(&self, run_id: RunId) -> Result<u64, StoreError>;

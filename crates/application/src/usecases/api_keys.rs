@@ -104,6 +104,8 @@ impl App {
     pub async fn revoke_api_key(&self, who: &Principal, id: ApiKeyId) -> Result<(), AppError> {
         who.require(Action::ManageApiKeys)?;
         let now = self.ports().clock.now();
-        Ok(self.ports().api_keys.revoke_api_key(id, now).await?)
+        self.ports().api_keys.revoke_api_key(id, now).await?;
+        self.auth_cache.forget_key(id);
+        Ok(())
     }
 }

@@ -107,6 +107,10 @@ pub struct Settings {
     pub source_timeout_ms: u64,
     /// First pause before re-reading after a source error, in ms (grows linearly).
     pub source_retry_ms: u64,
+    /// How long an authenticated key is remembered without asking the store,
+    /// in ms (0: ask every time). A key revoked through this process stops
+    /// working at once; one revoked through another process within this time.
+    pub auth_cache_ms: u64,
 }
 
 impl Default for Settings {
@@ -117,6 +121,7 @@ impl Default for Settings {
             batch_bytes: 8 * 1024 * 1024,
             source_timeout_ms: 10_000,
             source_retry_ms: 500,
+            auth_cache_ms: 2_000,
         }
     }
 }
@@ -126,12 +131,18 @@ impl Default for Settings {
 pub struct App {
     ports: Ports,
     settings: Settings,
+    auth_cache: Arc<auth::AuthCache>,
 }
 
 impl App {
     /// Builds the application.
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        Self { ports, settings }
+        let auth_cache = Arc::new(auth::AuthCache::new(settings.auth_cache_ms));
+        Self {
+            ports,
+            settings,
+            auth_cache,
+        }
     }
 
     /// The ports.

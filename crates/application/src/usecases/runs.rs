@@ -156,18 +156,16 @@ impl App {
         run_id: RunId,
     ) -> Result<RunProgress, AppError> {
         who.require(Action::ReadProgress)?;
-        let runs = &self.ports().runs;
-        let run = runs.get_run(pipeline_id, run_id).await?;
-        let (partitions, errors, log) = futures::try_join!(
-            runs.list_partitions(run_id),
-            runs.first_errors(run_id, PROGRESS_ERROR_LIMIT),
-            runs.run_log(run_id),
-        )?;
+        let snapshot = self
+            .ports()
+            .runs
+            .run_snapshot(pipeline_id, run_id, PROGRESS_ERROR_LIMIT)
+            .await?;
         Ok(RunProgress::build(
-            &run,
-            &partitions,
-            errors,
-            log,
+            &snapshot.run,
+            &snapshot.partitions,
+            snapshot.first_errors,
+            snapshot.log,
             self.ports().clock.now(),
         ))
     }

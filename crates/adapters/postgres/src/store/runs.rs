@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
-use sluice_application::ports::{NewRun, Page, PageRequest, RunStore, StoreError};
+use sluice_application::ports::{NewRun, Page, PageRequest, RunSnapshot, RunStore, StoreError};
 use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::pipeline::PipelineSpec;
 use sluice_domain::run::{LogEntry, Partition, Run};
@@ -199,7 +199,18 @@ async fn error_chunk(
     after: (i64, i64),
     limit: i64,
 ) -> DbResult<Vec<ErrorRow>> {
-    let mut conn = store.conn().await?;
+    let conn = store.conn().await?;
+    error_chunk_on(&conn, run_id, after, limit).await
+}
+
+/// [`error_chunk`] on a given connection (shared, so that several reads can
+/// be pipelined on it).
+async fn error_chunk_on(
+    mut conn: &AsyncPgConnection,
+    run_id: &str,
+    after: (i64, i64),
+    limit: i64,
+) -> DbResult<Vec<ErrorRow>> {
     Ok(diesel::sql_query(
         // The row comparison and the order follow the primary key (run_id,
         // row_num, seq) exactly, so this is a bounded index range scan
@@ -218,6 +229,65 @@ async fn error_chunk(
 
 /// Before the first error (rows start at 1, sequence numbers at 1).
 const START: (i64, i64) = (i64::MIN, i64::MIN);
+
+/// One run of a pipeline, if it exists.
+async fn run_row(
+    mut conn: &AsyncPgConnection,
+    pipeline_id: &str,
+    run_id: &str,
+) -> DbResult<Option<RunSummaryRow>> {
+    Ok(run_summaries::table
+        .find(run_id)
+        .filter(run_summaries::pipeline_id.eq(pipeline_id))
+        .select(RunSummaryRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?)
+}
+
+/// A run's partitions in index order.
+async fn partition_rows(mut conn: &AsyncPgConnection, run_id: &str) -> DbResult<Vec<PartitionRow>> {
+    Ok(partitions::table
+        .filter(partitions::run_id.eq(run_id))
+        .select(PartitionRow::as_select())
+        .order(partitions::idx.asc())
+        .load(&mut conn)
+        .await?)
+}
+
+/// A run's log rows, oldest first.
+async fn log_rows(
+    mut conn: &AsyncPgConnection,
+    run_id: &str,
+) -> DbResult<Vec<(String, String, crate::rows::Ts)>> {
+    Ok(run_log::table
+        .filter(run_log::run_id.eq(run_id))
+        .select((run_log::stage, run_log::message, run_log::logged_at))
+        .order(run_log::seq.asc())
+        .load(&mut conn)
+        .await?)
+}
+
+fn into_run(row: Option<RunSummaryRow>, run_id: RunId) -> Result<Run, StoreError> {
+    row.ok_or_else(|| StoreError::not_found("run", run_id))?
+        .into_run()
+}
+
+fn into_partitions(rows: Vec<PartitionRow>) -> Result<Vec<Partition>, StoreError> {
+    rows.into_iter().map(PartitionRow::into_partition).collect()
+}
+
+fn into_log(rows: Vec<(String, String, crate::rows::Ts)>) -> Result<Vec<LogEntry>, StoreError> {
+    rows.into_iter()
+        .map(|(stage, message, at)| {
+            Ok(LogEntry {
+                stage: from_json(serde_json::Value::String(stage), "log stage")?,
+                message,
+                timestamp: from_ts(at),
+            })
+        })
+        .collect()
+}
 
 #[async_trait]
 impl RunStore for PgStore {
@@ -273,17 +343,11 @@ impl RunStore for PgStore {
     }
 
     async fn get_run(&self, pipeline_id: PipelineId, run_id: RunId) -> Result<Run, StoreError> {
-        let mut conn = self.conn().await.store("get run")?;
-        run_summaries::table
-            .find(run_id.to_string())
-            .filter(run_summaries::pipeline_id.eq(pipeline_id.to_string()))
-            .select(RunSummaryRow::as_select())
-            .first(&mut conn)
+        let conn = self.conn().await.store("get run")?;
+        let row = run_row(&conn, &pipeline_id.to_string(), &run_id.to_string())
             .await
-            .optional()
-            .store("get run")?
-            .ok_or_else(|| StoreError::not_found("run", run_id))?
-            .into_run()
+            .store("get run")?;
+        into_run(row, run_id)
     }
 
     async fn run_spec(&self, run_id: RunId) -> Result<PipelineSpec, StoreError> {
@@ -347,17 +411,39 @@ impl RunStore for PgStore {
     }
 
     async fn list_partitions(&self, run_id: RunId) -> Result<Vec<Partition>, StoreError> {
-        let mut conn = self.conn().await.store("list partitions")?;
-        partitions::table
-            .filter(partitions::run_id.eq(run_id.to_string()))
-            .select(PartitionRow::as_select())
-            .order(partitions::idx.asc())
-            .load(&mut conn)
-            .await
-            .store("list partitions")?
-            .into_iter()
-            .map(PartitionRow::into_partition)
-            .collect()
+        let conn = self.conn().await.store("list partitions")?;
+        into_partitions(
+            partition_rows(&conn, &run_id.to_string())
+                .await
+                .store("list partitions")?,
+        )
+    }
+
+    /// The four reads pipelined on one connection: the client sends them
+    /// together and the server answers them in a row, so a busy server is
+    /// woken once per progress request instead of four times.
+    async fn run_snapshot(
+        &self,
+        pipeline_id: PipelineId,
+        run_id: RunId,
+        error_limit: usize,
+    ) -> Result<RunSnapshot, StoreError> {
+        let limit = i64::try_from(error_limit).unwrap_or(i64::MAX);
+        let (pipeline, run) = (pipeline_id.to_string(), run_id.to_string());
+        let conn = self.conn().await.store("run snapshot")?;
+        let (row, parts, errors, log) = futures::try_join!(
+            run_row(&conn, &pipeline, &run),
+            partition_rows(&conn, &run),
+            error_chunk_on(&conn, &run, START, limit),
+            log_rows(&conn, &run),
+        )
+        .store("run snapshot")?;
+        Ok(RunSnapshot {
+            run: into_run(row, run_id)?,
+            partitions: into_partitions(parts)?,
+            first_errors: errors.into_iter().map(ErrorRow::into_error).collect(),
+            log: into_log(log)?,
+        })
     }
 
     async fn first_errors(&self, run_id: RunId, limit: usize) -> Result<Vec<RowError>, StoreError> {
@@ -409,23 +495,12 @@ impl RunStore for PgStore {
     }
 
     async fn run_log(&self, run_id: RunId) -> Result<Vec<LogEntry>, StoreError> {
-        let mut conn = self.conn().await.store("run log")?;
-        let rows: Vec<(String, String, crate::rows::Ts)> = run_log::table
-            .filter(run_log::run_id.eq(run_id.to_string()))
-            .select((run_log::stage, run_log::message, run_log::logged_at))
-            .order(run_log::seq.asc())
-            .load(&mut conn)
-            .await
-            .store("run log")?;
-        rows.into_iter()
-            .map(|(stage, message, at)| {
-                Ok(LogEntry {
-                    stage: from_json(serde_json::Value::String(stage), "log stage")?,
-                    message,
-                    timestamp: from_ts(at),
-                })
-            })
-            .collect()
+        let conn = self.conn().await.store("run log")?;
+        into_log(
+            log_rows(&conn, &run_id.to_string())
+                .await
+                .store("run log")?,
+        )
     }
 
     async fn append_log(&self, run_id: RunId, entry: &LogEntry) -> Result<(), StoreError> {

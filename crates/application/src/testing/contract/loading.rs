@@ -98,6 +98,32 @@ pub async fn append_without_keys_commits_rows_errors_and_checkpoint_atomically<S
         ),
         ("id", "x", "Expected integer")
     );
+    // The progress view's snapshot is the four reads it stands for.
+    s.append_log(
+        run_id,
+        &LogEntry {
+            stage: LogStage::Load,
+            message: "loading".to_owned(),
+            timestamp: T0,
+        },
+    )
+    .await
+    .expect("log");
+    let snap = s.run_snapshot(p.id, run_id, 2).await.expect("snapshot");
+    assert_eq!(snap.run, run);
+    assert_eq!(snap.partitions, parts);
+    assert_eq!(
+        snap.first_errors,
+        s.first_errors(run_id, 2).await.expect("first")
+    );
+    assert_eq!(snap.first_errors.len(), 2);
+    assert_eq!(snap.log, s.run_log(run_id).await.expect("log"));
+    assert!(snap.log.iter().any(|e| e.message == "loading"));
+    let other = f.pipeline(&*s, "others", LoadStrategy::Append, false).await;
+    assert!(matches!(
+        s.run_snapshot(other.id, run_id, 2).await,
+        Err(crate::ports::StoreError::NotFound { .. })
+    ));
 }
 
 /// Append with keys: the first occurrence in row order wins within the load,
