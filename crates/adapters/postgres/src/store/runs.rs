@@ -165,7 +165,7 @@ async fn copy_for_resume(
 }
 
 /// One stored validation error with its position.
-#[derive(QueryableByName)]
+#[derive(QueryableByName, Queryable)]
 struct ErrorRow {
     #[diesel(sql_type = BigInt)]
     row_num: i64,
@@ -199,18 +199,7 @@ async fn error_chunk(
     after: (i64, i64),
     limit: i64,
 ) -> DbResult<Vec<ErrorRow>> {
-    let conn = store.conn().await?;
-    error_chunk_on(&conn, run_id, after, limit).await
-}
-
-/// [`error_chunk`] on a given connection (shared, so that several reads can
-/// be pipelined on it).
-async fn error_chunk_on(
-    mut conn: &AsyncPgConnection,
-    run_id: &str,
-    after: (i64, i64),
-    limit: i64,
-) -> DbResult<Vec<ErrorRow>> {
+    let mut conn = store.conn().await?;
     Ok(diesel::sql_query(
         // The row comparison and the order follow the primary key (run_id,
         // row_num, seq) exactly, so this is a bounded index range scan
@@ -229,6 +218,23 @@ async fn error_chunk_on(
 
 /// Before the first error (rows start at 1, sequence numbers at 1).
 const START: (i64, i64) = (i64::MIN, i64::MIN);
+
+/// A run's first errors in row order: the same index range as
+/// [`error_chunk`] from the start, as a statement the connection keeps prepared.
+async fn first_error_rows(
+    mut conn: &AsyncPgConnection,
+    run_id: &str,
+    limit: i64,
+) -> DbResult<Vec<ErrorRow>> {
+    use validation_errors as e;
+    Ok(e::table
+        .filter(e::run_id.eq(run_id))
+        .order((e::run_id.asc(), e::row_num.asc(), e::seq.asc()))
+        .select((e::row_num, e::seq, e::column_name, e::value, e::error))
+        .limit(limit)
+        .load(&mut conn)
+        .await?)
+}
 
 /// One run of a pipeline, if it exists.
 async fn run_row(
@@ -434,7 +440,7 @@ impl RunStore for PgStore {
         let (row, parts, errors, log) = futures::try_join!(
             run_row(&conn, &pipeline, &run),
             partition_rows(&conn, &run),
-            error_chunk_on(&conn, &run, START, limit),
+            first_error_rows(&conn, &run, limit),
             log_rows(&conn, &run),
         )
         .store("run snapshot")?;
@@ -448,7 +454,8 @@ impl RunStore for PgStore {
 
     async fn first_errors(&self, run_id: RunId, limit: usize) -> Result<Vec<RowError>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = error_chunk(self, &run_id.to_string(), START, limit)
+        let conn = self.conn().await.store("first errors")?;
+        let rows = first_error_rows(&conn, &run_id.to_string(), limit)
             .await
             .store("first errors")?;
         Ok(rows.into_iter().map(ErrorRow::into_error).collect())
