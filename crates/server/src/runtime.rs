@@ -71,6 +71,7 @@ fn spawn_engine(
     engine: EngineArgs,
     workers: usize,
     shutdown: watch::Receiver<bool>,
+    wake: Arc<tokio::sync::Notify>,
 ) -> Res<std::thread::JoinHandle<()>> {
     let threads = workers
         .min(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
@@ -98,7 +99,8 @@ fn spawn_engine(
                         return;
                     }
                 };
-                let app = build_app(store, Some(&engine));
+                // One wake signal with the API (Notify needs no runtime).
+                let app = build_app(store, Some(&engine)).with_wake(wake);
                 let mut tasks = JoinSet::new();
                 spawn_workers(&app, workers, &shutdown, &mut tasks);
                 while tasks.join_next().await.is_some() {}
@@ -208,6 +210,7 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
             args.engine.clone(),
             workers,
             shutdown_rx.clone(),
+            app.wake().clone(),
         )?)
     } else {
         None

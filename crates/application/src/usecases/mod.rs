@@ -132,6 +132,7 @@ pub struct App {
     ports: Ports,
     settings: Settings,
     auth_cache: Arc<auth::AuthCache>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -142,7 +143,29 @@ impl App {
             ports,
             settings,
             auth_cache,
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Shares `wake` with other [`App`]s of the same process (the API's and
+    /// the engine's in `sluice serve`): whenever one of them creates work (a
+    /// run started, retried or polled, partitions extracted), the idle
+    /// workers of all of them look for it at once instead of at their next
+    /// poll.
+    #[must_use]
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// The signal idle workers wait on (see [`App::with_wake`]).
+    pub fn wake(&self) -> &Arc<tokio::sync::Notify> {
+        &self.wake
+    }
+
+    /// Tells idle workers there is work.
+    pub(crate) fn work_created(&self) {
+        self.wake.notify_waiters();
     }
 
     /// The ports.

@@ -176,6 +176,7 @@ impl App {
         let started = self.ports().polling.start_polled_run(&run, &etag).await?;
         if started {
             tracing::info!(pipeline = %target.pipeline.id, run = %run.id, touch_file = %key, "touch file started a run");
+            self.work_created();
         }
         Ok(started)
     }

@@ -101,6 +101,7 @@ impl App {
             .create_run(&run)
             .await
             .map_err(|e| active_conflict(e, pipeline_id))?;
+        self.work_created();
         Ok(self.ports().runs.get_run(pipeline_id, run.id).await?)
     }
 
@@ -239,6 +240,7 @@ impl App {
         runs.create_retry_run(&new, run_id, plan.resumable)
             .await
             .map_err(|e| active_conflict(e, pipeline_id))?;
+        self.work_created();
         let run = runs.get_run(pipeline_id, new.id).await?;
         Ok(RetryOutcome { run, log })
     }

@@ -48,7 +48,10 @@ impl App {
                     .complete_extraction(&claim, result.as_ref(), now)
                     .await
                 {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        self.work_created();
+                        Ok(())
+                    }
                     // Another worker took over after our lease expired: its result wins.
                     Err(crate::ports::StoreError::Conflict(_)) => Ok(()),
                     Err(e) => Err(e.into()),

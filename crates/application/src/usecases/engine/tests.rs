@@ -672,3 +672,44 @@ async fn a_file_sharing_no_column_with_the_schema_fails_the_run() {
         last.message
     );
 }
+
+/// An idle worker polls rarely (an hour here), yet a started run wakes it
+/// at once.
+#[tokio::test(start_paused = true)]
+async fn idle_workers_wake_when_work_is_created() {
+    let h = harness(10);
+    h.source.put("in/a.csv", customers_csv(100));
+    let p = h.pipeline("append", json!({"partitions": 2})).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let hour = Duration::from_secs(3600);
+    let workers: Vec<_> = (1..=2)
+        .map(|n| {
+            let w = Worker::new(h.app.clone(), WorkerId(format!("idle{n}")), hour)
+                .with_shutdown(stop_rx.clone());
+            tokio::spawn(w.run())
+        })
+        .collect();
+    // Let both workers find the queue empty and go idle (virtual time).
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let started = tokio::time::Instant::now();
+    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let mut done = None;
+    // Virtual milliseconds: without the wake-up the run would wait an hour.
+    for _ in 0..10_000 {
+        let r = h.app.get_run(&h.admin, p.id, run.id).await.expect("run");
+        if r.status.is_terminal() {
+            done = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let done = done.expect("the run finished without waiting for the idle poll");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(done.counters.processed(), 100);
+    let parts = h.store.list_partitions(run.id).await.expect("partitions");
+    assert_eq!(parts.len(), 2);
+    stop_tx.send(true).expect("stop");
+    for w in workers {
+        w.await.expect("worker task");
+    }
+}

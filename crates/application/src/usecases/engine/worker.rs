@@ -96,10 +96,16 @@ impl Worker {
     pub async fn run(self) {
         let mut shutdown = self.stop.clone();
         tracing::info!(worker = %self.id.0, "worker started");
+        let wake = self.app.wake().clone();
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            // Registered before the step, so work created while the step
+            // finds none still wakes this worker.
+            let woken = wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let pause = match self.step().await {
                 Ok(WorkerOutcome::Idle) => self.idle,
                 Ok(_) => Duration::ZERO,
@@ -112,6 +118,7 @@ impl Worker {
                 tokio::select! {
                     _ = shutdown.changed() => {}
                     () = tokio::time::sleep(pause) => {}
+                    () = &mut woken => {}
                 }
             }
         }
