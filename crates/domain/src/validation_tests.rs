@@ -593,3 +593,92 @@ fn canonical_csv_round_trips_through_the_decoder() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// The straightforward definition `is_email` was optimised from.
+fn is_email_reference(v: &str) -> bool {
+    if v.len() > 254 {
+        return false;
+    }
+    let Some((local, domain)) = v.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b));
+    if !local_ok {
+        return false;
+    }
+    // One pass over the labels, no allocation: this runs for every value.
+    let mut labels = 0;
+    let mut last = "";
+    for label in domain.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    labels >= 2
+        && (last.len() >= 2 && last.bytes().all(|b| b.is_ascii_alphabetic())
+            || last.starts_with("xn--"))
+}
+
+#[test]
+fn is_email_agrees_with_its_reference_definition() {
+    use crate::validation::is_email;
+    // Deterministic pseudo-random strings built from fragments that matter,
+    // plus the boundary cases below.
+    let fragments = [
+        "a", "b9", "x", ".", "..", "-", "@", "co", "org", "xn--", "ü", "+", "!", " ", "_",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % 1_000_003).unwrap_or(0)
+    };
+    let mut valid = 0;
+    for _ in 0..200_000 {
+        // A local part, `@`, then two or three dot-separated labels: most
+        // strings are near-emails, so both answers are common.
+        let mut part = |n: usize| -> String {
+            (0..1 + next() % n)
+                .map(|_| fragments[next() % fragments.len()])
+                .collect()
+        };
+        let labels = 2 + part(1).len() % 2;
+        let domain: Vec<String> = (0..labels).map(|_| part(2)).collect();
+        let v = format!("{}@{}", part(3), domain.join("."));
+        assert_eq!(is_email(&v), is_email_reference(&v), "{v:?}");
+        valid += usize::from(is_email(&v));
+    }
+    assert!(
+        valid > 100,
+        "the strings reach the accepting paths ({valid})"
+    );
+    for v in [
+        "a@b.co",
+        "a@xn--80ak6aa92e.com",
+        "a@b.xn--",
+        &format!("{}@b.co", "a".repeat(64)),
+        &format!("{}@b.co", "a".repeat(65)),
+        &format!("a@{}.co", "b".repeat(63)),
+        &format!("a@{}.co", "b".repeat(64)),
+        &format!("a@{}.com", "b".repeat(250)),
+    ] {
+        assert_eq!(is_email(v), is_email_reference(v), "{v:?}");
+    }
+}

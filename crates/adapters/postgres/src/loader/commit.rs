@@ -9,7 +9,7 @@ use sluice_domain::pipeline::LoadStrategy;
 use sluice_domain::status::PartitionStatus;
 use tokio_postgres::Transaction;
 
-use super::copy::CopyIn;
+use super::copy::{CopyIn, needs_escaping};
 use super::ddl::qualified;
 use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, pg_type, shadow_table};
 use crate::error::{DbError, DbResult};
@@ -213,9 +213,15 @@ async fn copy_batch(
     run: Option<&str>,
 ) -> DbResult<u64> {
     let mut copy = CopyIn::start(tx, sql).await?;
+    // Most batches hold no byte to escape: then values are copied as they are.
+    let plain = !needs_escaping(c.rows.all_text());
     for (row, values) in c.rows.rows() {
         for v in values.iter() {
-            copy.text(v);
+            if plain {
+                copy.plain(v);
+            } else {
+                copy.text(v);
+            }
         }
         if let Some(run) = run {
             copy.text(Some(run));
