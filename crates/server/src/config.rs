@@ -101,6 +101,11 @@ pub struct ServeArgs {
     /// How often the polling scheduler looks for pipelines whose interval elapsed.
     #[arg(long, env = "SLUICE_POLL_TICK_SECONDS", default_value_t = 15)]
     pub poll_tick_seconds: u64,
+    /// How long a found API key is remembered, in milliseconds (0 = look it
+    /// up on every request). A key revoked through another process stops
+    /// working here within this time.
+    #[arg(long, env = "SLUICE_AUTH_CACHE_MS", default_value_t = 2_000)]
+    pub auth_cache_ms: u64,
 }
 
 /// `sluice worker`.

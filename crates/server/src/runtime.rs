@@ -110,11 +110,18 @@ fn spawn_engine(
 }
 
 fn build_app(store: PgStore, engine: Option<&EngineArgs>) -> App {
+    build_app_with(store, engine, Settings::default().auth_cache_ms)
+}
+
+fn build_app_with(store: PgStore, engine: Option<&EngineArgs>, auth_cache_ms: u64) -> App {
     let roots = engine.map_or_else(
         || parse_local_roots("./data"),
         |e| parse_local_roots(&e.local_roots),
     );
-    let mut settings = Settings::default();
+    let mut settings = Settings {
+        auth_cache_ms,
+        ..Settings::default()
+    };
     if let Some(e) = engine {
         settings.lease_ms = i64::try_from(e.lease_seconds.max(1) * 1000).unwrap_or(30_000);
         settings.batch_rows = e.batch_rows.max(1);
@@ -193,7 +200,7 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
     let workers = args.engine.worker_count();
     // The API's own store: the engine's workers get theirs (see `spawn_engine`).
     let store = open_store(&args.db, 0).await?;
-    let app = build_app(store, Some(&args.engine));
+    let app = build_app_with(store, Some(&args.engine), args.auth_cache_ms);
     if let Some(key) = &args.admin_key {
         let created = app
             .ensure_api_key(key, Role::Admin, "SLUICE_ADMIN_KEY")
