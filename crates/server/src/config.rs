@@ -49,6 +49,10 @@ pub struct DbArgs {
     /// PostgreSQL for metadata, queue and warehouse: postgres://user:password@host:port/db
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PEM file of the certificates that may sign the database's certificate,
+    /// for `sslmode=require` in `DATABASE_URL` (default: the system's roots).
+    #[arg(long, env = "SLUICE_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<String>,
     /// Schema of destination tables (metadata lives in schema `sluice`).
     #[arg(long, env = "SLUICE_WAREHOUSE_SCHEMA", default_value = "public")]
     pub warehouse_schema: String,

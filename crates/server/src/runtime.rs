@@ -31,8 +31,7 @@ fn database_url(db: &DbArgs) -> Res<String> {
 
 /// Applies migrations (under an advisory lock), then connects.
 async fn open_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
-    let url = database_url(db)?;
-    let applied = sluice_postgres::migrate(&url)
+    let applied = sluice_postgres::migrate_with(&pg_config(db)?)
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
     if applied > 0 {
@@ -41,13 +40,23 @@ async fn open_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
     connect_store(db, engine_workers).await
 }
 
+/// The connection settings every command shares: URL and TLS CA file.
+fn pg_config(db: &DbArgs) -> Res<PgConfig> {
+    let mut config = PgConfig::new(database_url(db)?);
+    config.ca_file = db
+        .database_ca_file
+        .as_deref()
+        .filter(|f| !f.trim().is_empty())
+        .map(std::path::PathBuf::from);
+    Ok(config)
+}
+
 /// Connects to an already migrated database, with a loader pool sized for
 /// `engine_workers` concurrent batch commits.
 async fn connect_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
-    let url = database_url(db)?;
     let warehouse = Identifier::parse(&db.warehouse_schema)
         .map_err(|e| format!("SLUICE_WAREHOUSE_SCHEMA: {e}"))?;
-    let mut config = PgConfig::new(url);
+    let mut config = pg_config(db)?;
     config.pool_size = db.db_pool_size.max(2);
     config.loader_pool_size = engine_workers.max(1) + 1;
     config.warehouse_schema = warehouse;
@@ -294,8 +303,7 @@ pub async fn worker(args: WorkerArgs) -> Res<()> {
 
 /// `sluice migrate`.
 pub async fn migrate(db: DbArgs) -> Res<()> {
-    let url = database_url(&db)?;
-    let applied = sluice_postgres::migrate(&url)
+    let applied = sluice_postgres::migrate_with(&pg_config(&db)?)
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
     eprintln!("sluice: {applied} migration(s) applied; the schema is up to date");

@@ -9,9 +9,14 @@ use sluice_domain::identifier::Identifier;
 /// environment (`DATABASE_URL`, `SLUICE_WAREHOUSE_SCHEMA`, ...).
 #[derive(Clone)]
 pub struct PgConfig {
-    /// `postgres://user:password@host:port/database` (no TLS: put the database
-    /// on a private network or behind a TLS-terminating proxy).
+    /// `postgres://user:password@host:port/database`. With `?sslmode=require`
+    /// connections use TLS and verify the server (see [`PgConfig::ca_file`]);
+    /// without it, or with `disable` or `prefer`, they are plain.
     pub url: String,
+    /// PEM file of the certificates that may sign the database server's
+    /// certificate, for `sslmode=require` (a managed database's CA bundle, a
+    /// self-signed server). `None`: the system's trusted roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Connections of the metadata pool (API reads, queue claims).
     pub pool_size: usize,
     /// Connections of the loader pool (one per concurrently committing batch).
@@ -36,6 +41,7 @@ impl PgConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            ca_file: None,
             pool_size: 10,
             loader_pool_size: 4,
             connect_timeout: Duration::from_secs(5),
@@ -52,6 +58,7 @@ impl fmt::Debug for PgConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgConfig")
             .field("url", &"<redacted>")
+            .field("ca_file", &self.ca_file)
             .field("pool_size", &self.pool_size)
             .field("loader_pool_size", &self.loader_pool_size)
             .field("connect_timeout", &self.connect_timeout)

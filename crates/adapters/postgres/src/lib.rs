@@ -29,8 +29,9 @@ mod queue;
 mod rows;
 mod schema;
 mod store;
+mod tls;
 
 pub use config::PgConfig;
 pub use failpoint::{FailPoint, Failpoint};
-pub use migrate::{MIGRATIONS, migrate};
+pub use migrate::{MIGRATIONS, migrate, migrate_with};
 pub use store::PgStore;

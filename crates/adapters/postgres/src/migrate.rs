@@ -3,12 +3,13 @@
 //! workers) apply each migration exactly once.
 
 use diesel::RunQueryDsl;
-use diesel::connection::Connection;
 use diesel::sql_types::BigInt;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use sluice_application::ports::StoreError;
+
+use crate::config::PgConfig;
 
 /// The schema migrations, compiled into the binary. Never edit one that has
 /// landed: add a new one.
@@ -21,19 +22,30 @@ const MIGRATION_LOCK: i64 = 0x736c_7569_6365;
 /// many were applied. Concurrent callers queue on an advisory lock; the
 /// later ones find nothing left to do.
 pub async fn migrate(url: &str) -> Result<usize, StoreError> {
-    let url = url.to_owned();
-    tokio::task::spawn_blocking(move || migrate_blocking(&url))
+    migrate_with(&PgConfig::new(url)).await
+}
+
+/// [`migrate`] with the connection settings of `config` (TLS and its CA
+/// file, timeouts).
+pub async fn migrate_with(config: &PgConfig) -> Result<usize, StoreError> {
+    let driver = crate::pool::driver_config(config)?;
+    let tls = crate::pool::tls_for(&driver, config)?;
+    let conn = crate::pool::diesel_connection(driver, tls)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot connect to migrate");
+            StoreError::Unavailable("database unavailable".into())
+        })?;
+    tokio::task::spawn_blocking(move || migrate_blocking(conn))
         .await
         .map_err(|_| StoreError::Internal("migration task failed".into()))?
 }
 
 /// diesel's migration harness is synchronous: it runs on a blocking thread
-/// over diesel-async's connection wrapper (no libpq needed).
-fn migrate_blocking(url: &str) -> Result<usize, StoreError> {
-    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url).map_err(|e| {
-        tracing::warn!(error = %e, "cannot connect to migrate");
-        StoreError::Unavailable("database unavailable".into())
-    })?;
+/// over diesel-async's connection wrapper (no libpq needed), which drives
+/// the connection through the caller's runtime.
+fn migrate_blocking(conn: AsyncPgConnection) -> Result<usize, StoreError> {
+    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK)
         .execute(&mut conn)

@@ -11,9 +11,11 @@ use diesel_async::pooled_connection::{
 };
 use futures::FutureExt;
 use sluice_application::ports::StoreError;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::PgConfig;
+use crate::tls::RustlsTls;
 
 /// Pool of diesel-async connections (metadata, queue).
 pub(crate) type MetaPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
@@ -25,6 +27,7 @@ pub(crate) type LoaderPool = deadpool::managed::Pool<LoaderConnections>;
 #[derive(Debug)]
 pub(crate) struct LoaderConnections {
     config: tokio_postgres::Config,
+    tls: Option<RustlsTls>,
 }
 
 impl Manager for LoaderConnections {
@@ -32,7 +35,7 @@ impl Manager for LoaderConnections {
     type Error = tokio_postgres::Error;
 
     async fn create(&self) -> Result<Client, tokio_postgres::Error> {
-        open(&self.config).await
+        open(&self.config, self.tls.as_ref()).await
     }
 
     async fn recycle(
@@ -49,15 +52,66 @@ impl Manager for LoaderConnections {
     }
 }
 
-/// Opens one client and drives its connection on the runtime.
-pub(crate) async fn open(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "database connection ended");
+/// Opens one client (over TLS when `tls` is set) and drives its connection
+/// on the runtime.
+pub(crate) async fn open(
+    config: &tokio_postgres::Config,
+    tls: Option<&RustlsTls>,
+) -> Result<Client, tokio_postgres::Error> {
+    fn drive<F>(connection: F)
+    where
+        F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "database connection ended");
+            }
+        });
+    }
+    Ok(match tls {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await?;
+            drive(connection);
+            client
         }
-    });
-    Ok(client)
+        None => {
+            let (client, connection) = config.connect(NoTls).await?;
+            drive(connection);
+            client
+        }
+    })
+}
+
+/// One diesel-async connection (over TLS when `tls` is set); its driver runs
+/// on the current runtime.
+pub(crate) async fn diesel_connection(
+    config: tokio_postgres::Config,
+    tls: Option<RustlsTls>,
+) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let bad = |e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string());
+    match tls {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls).await.map_err(bad)?;
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        }
+        None => {
+            let (client, connection) = config.connect(NoTls).await.map_err(bad)?;
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        }
+    }
+}
+
+/// The TLS connector when the URL asks for TLS (`sslmode=require`). Without
+/// it (`disable`, or `prefer`, the default) connections are plain, as they
+/// were before TLS support: `prefer` does not try TLS.
+pub(crate) fn tls_for(
+    config: &tokio_postgres::Config,
+    cfg: &PgConfig,
+) -> Result<Option<RustlsTls>, StoreError> {
+    match config.get_ssl_mode() {
+        SslMode::Require => RustlsTls::new(cfg.ca_file.as_deref()).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The driver settings of every connection: URL, connect timeout,
@@ -82,22 +136,15 @@ pub(crate) fn driver_config(cfg: &PgConfig) -> Result<tokio_postgres::Config, St
 /// Builds both pools. Connections are opened lazily, on first use.
 pub(crate) fn build(cfg: &PgConfig) -> Result<(MetaPool, LoaderPool), StoreError> {
     let config = driver_config(cfg)?;
+    let tls = tls_for(&config, cfg)?;
     let meta_config = config.clone();
+    let meta_tls = tls.clone();
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
     // Only check for open transactions: a dead connection shows up as an
     // error on first use, which the caller may retry.
     manager_config.recycling_method = RecyclingMethod::Fast;
-    manager_config.custom_setup = Box::new(move |_url| {
-        let config = meta_config.clone();
-        async move {
-            let (client, connection) = config
-                .connect(NoTls)
-                .await
-                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
-            AsyncPgConnection::try_from_client_and_connection(client, connection).await
-        }
-        .boxed()
-    });
+    manager_config.custom_setup =
+        Box::new(move |_url| diesel_connection(meta_config.clone(), meta_tls.clone()).boxed());
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         &cfg.url,
         manager_config,
@@ -109,7 +156,7 @@ pub(crate) fn build(cfg: &PgConfig) -> Result<(MetaPool, LoaderPool), StoreError
         .create_timeout(Some(cfg.connect_timeout))
         .build()
         .map_err(|_| StoreError::Internal("cannot build the connection pool".into()))?;
-    let loader = LoaderPool::builder(LoaderConnections { config })
+    let loader = LoaderPool::builder(LoaderConnections { config, tls })
         .max_size(cfg.loader_pool_size.max(1))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(cfg.wait_timeout))

@@ -7,3 +7,4 @@ mod destination;
 mod error_stream;
 mod migrations;
 mod support;
+mod tls;
