@@ -198,6 +198,40 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
                 .is_some_and(|m| m.starts_with("Read 1000 rows from source"))
     })));
 
+    // A dry run reads the same 1000 rows and finds the same invalid ones
+    // (every 250th e-mail, every 333rd age), without starting a run.
+    let (status, dry) = api
+        .post(&format!("/api/v1/pipelines/{pipeline}/dry-run"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(dry["rowsChecked"], 1000);
+    assert_eq!(dry["failedRows"], 7);
+    assert_eq!(dry["validRows"], 993);
+    assert_eq!(dry["complete"], true);
+    assert_eq!(dry["filesMatched"], dry["filesRead"]);
+    assert_eq!(dry["errors"][0]["row"], first_error["row"]);
+    assert_eq!(dry["errors"][0]["column"], "email");
+    assert_eq!(dry["warnings"], json!([]));
+    let (status, dry) = api
+        .post(
+            &format!("/api/v1/pipelines/{pipeline}/dry-run?rows=10"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, &dry["rowsChecked"]), (StatusCode::OK, &json!(10)));
+    for bad in ["0", "abc", "100001"] {
+        let (status, body) = api
+            .post(
+                &format!("/api/v1/pipelines/{pipeline}/dry-run?rows={bad}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"]["field"], "rows");
+    }
+    let (_, runs) = api.get(&format!("/api/v1/pipelines/{pipeline}/runs")).await;
+    assert_eq!(runs["items"].as_array().map(Vec::len), Some(1));
+
     // Errors as JSON and CSV.
     let (status, errors) = api
         .get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}/errors"))
@@ -484,6 +518,13 @@ async fn cases(admin: &Api, bucket: &str) -> Vec<Case> {
         (
             Method::POST,
             p("/pipelines/poll"),
+            Some(json!({})),
+            WRITERS,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            p(&format!("/pipelines/{pipeline}/dry-run?rows=10")),
             Some(json!({})),
             WRITERS,
             StatusCode::OK,

@@ -7,7 +7,9 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use sluice_application::ports::{ApiKey, Page};
-use sluice_application::usecases::{ConnectorCheck, CreatedApiKey, PollReport, PollStatus};
+use sluice_application::usecases::{
+    ConnectorCheck, CreatedApiKey, DryRunReport, PollReport, PollStatus,
+};
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
 use sluice_domain::pipeline::{LoadStrategy, PipelineStatus, PollingSpec};
@@ -219,6 +221,44 @@ pub struct RunErrorsResponse {
     pub total: u64,
     /// Every validation error, in row order.
     pub errors: Vec<RowError>,
+}
+
+/// The body of `POST …/dry-run`: what a run would make of the first rows.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = DryRun)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunDto {
+    /// Files the source pattern matches (the touch file excluded).
+    pub files_matched: u64,
+    /// Files read, in the order a run reads them.
+    pub files_read: u64,
+    /// Rows read and validated.
+    pub rows_checked: u64,
+    /// Rows a run would load.
+    pub valid_rows: u64,
+    /// Rows a run would reject.
+    pub failed_rows: u64,
+    /// The first 100 validation errors in row order, numbered as a run would number them.
+    pub errors: Vec<RowError>,
+    /// Header problems a run would log, or fail on.
+    pub warnings: Vec<String>,
+    /// True when these were all the source's rows.
+    pub complete: bool,
+}
+
+impl From<DryRunReport> for DryRunDto {
+    fn from(r: DryRunReport) -> Self {
+        Self {
+            files_matched: r.files_matched,
+            files_read: r.files_read,
+            rows_checked: r.rows_checked,
+            valid_rows: r.valid_rows,
+            failed_rows: r.failed_rows,
+            errors: r.errors,
+            warnings: r.warnings,
+            complete: r.complete,
+        }
+    }
 }
 
 /// An API key as listed (never its secret).

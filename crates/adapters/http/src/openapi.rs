@@ -43,6 +43,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
     ("get", "/api/v1/pipelines/poll", Action::ReadPolling),
     ("post", "/api/v1/pipelines/poll", Action::TriggerPolling),
     ("post", "/api/v1/pipelines/{id}/runs", Action::StartRun),
+    ("post", "/api/v1/pipelines/{id}/dry-run", Action::StartRun),
     ("get", "/api/v1/pipelines/{id}/runs", Action::ReadRuns),
     (
         "get",
@@ -96,6 +97,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         routes::poll::status,
         routes::poll::trigger,
         routes::runs::start,
+        routes::runs::dry_run,
         routes::runs::list,
         routes::runs::get,
         routes::runs::cancel,

@@ -83,6 +83,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(runs::start)),
                 )
                 .service(
+                    resource("/pipelines/{id}/dry-run", "POST")
+                        .route(web::post().to(runs::dry_run)),
+                )
+                .service(
                     resource("/pipelines/{id}/runs/{runId}", "GET").route(web::get().to(runs::get)),
                 )
                 .service(

@@ -7,7 +7,7 @@ use sluice_domain::progress::RunProgress;
 use sluice_domain::run::Run;
 
 use crate::auth::Caller;
-use crate::dto::{ListPage, RetryResponse, RunDto, RunPage};
+use crate::dto::{DryRunDto, ListPage, RetryResponse, RunDto, RunPage};
 use crate::error::ApiError;
 use crate::request::{ListParams, page_request, path_id};
 use crate::state::ApiState;
@@ -44,6 +44,59 @@ pub async fn start(
     let id: PipelineId = path_id(&req, "id")?;
     let run = state.app().start_run(&who, id).await?;
     Ok(run_json(&state, StatusCode::CREATED, run))
+}
+
+/// `?rows=` of a dry run.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DryRunParams {
+    /// Rows to read and validate, 1 to 100000 (default 1000).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100000)]
+    rows: Option<String>,
+}
+
+/// Dry-run a pipeline.
+///
+/// Reads the first rows of the pipeline's source and validates them with
+/// its current schema, exactly as a run would (same files, order, headers
+/// and row numbers), and says how many a run would load and reject, with
+/// the first 100 errors. Nothing is loaded and no run is created. Works on
+/// paused pipelines too.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pipelines/{id}/dry-run",
+    operation_id = "dryRunPipeline",
+    tag = "pipelines",
+    params(("id" = PipelineId, Path, description = "Pipeline id (`pipe_…`)"), DryRunParams),
+    responses(
+        (status = 200, description = "What a run would make of the first rows", body = DryRunDto),
+        (status = 422, description = "The source cannot be listed or read, or holds no matching file", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn dry_run(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id: PipelineId = path_id(&req, "id")?;
+    let invalid = || {
+        ApiError::invalid(
+            "rows",
+            format!(
+                "must be an integer from 1 to {}",
+                sluice_application::usecases::MAX_DRY_RUN_ROWS
+            ),
+        )
+    };
+    let params = web::Query::<DryRunParams>::from_query(req.query_string())
+        .map_err(|_| ApiError::invalid("query", "malformed query string"))?
+        .into_inner();
+    let rows = match params.rows.as_deref() {
+        None => None,
+        Some(raw) => Some(raw.parse::<u64>().map_err(|_| invalid())?),
+    };
+    let report = state.app().dry_run(&who, id, rows).await?;
+    Ok(HttpResponse::Ok().json(DryRunDto::from(report)))
 }
 
 /// List a pipeline's runs (newest first).

@@ -321,7 +321,7 @@ async fn count_file(
     Ok(found)
 }
 
-fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {
+pub(crate) fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {
     let prefix = if spec.source.prefix.is_empty() {
         "the connector root"
     } else {

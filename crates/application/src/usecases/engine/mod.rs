@@ -11,6 +11,7 @@
 //! ```
 
 mod context;
+mod dry_run;
 mod extract;
 mod finalize;
 mod lease;
@@ -18,6 +19,7 @@ mod partition;
 pub mod reader;
 mod worker;
 
+pub use dry_run::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RUN_ROWS};
 pub use reader::{ReadItem, RecordMeta, RecordReader};
 pub use worker::{Worker, WorkerOutcome};
 

@@ -713,3 +713,117 @@ async fn idle_workers_wake_when_work_is_created() {
         w.await.expect("worker task");
     }
 }
+
+/// A dry run reads and validates like a run, across files and headers,
+/// and writes nothing: no run, no table.
+#[tokio::test]
+async fn a_dry_run_validates_the_first_rows_and_writes_nothing() {
+    use crate::usecases::{DRY_RUN_ERRORS, DryRunReport};
+    let h = harness(10);
+    h.source.put("in/a.csv", customers_csv(100));
+    // A second file whose header names no schema column, then rows.
+    h.source.put("in/b.csv", "x,y\r\n1,2\r\n".to_owned());
+    let p = h.pipeline("append", json!({})).await;
+
+    let some = h
+        .app
+        .dry_run(&h.admin, p.id, Some(60))
+        .await
+        .expect("dry run");
+    assert_eq!(
+        (
+            some.rows_checked,
+            some.valid_rows,
+            some.failed_rows,
+            some.complete
+        ),
+        (60, 60, 0, false)
+    );
+    assert_eq!((some.files_matched, some.files_read), (2, 1));
+
+    let all: DryRunReport = h.app.dry_run(&h.admin, p.id, None).await.expect("dry run");
+    assert!(all.complete);
+    assert_eq!(all.rows_checked, 101);
+    assert_eq!(all.files_read, 2);
+    // Row 97 has a non-integer age; row 101 (file b) maps no column, so its
+    // key `id` is missing.
+    let rows: Vec<(u64, &str)> = all
+        .errors
+        .iter()
+        .map(|e| (e.row, e.column.as_str()))
+        .collect();
+    assert_eq!(rows, vec![(97, "age"), (101, "id")]);
+    assert_eq!((all.valid_rows, all.failed_rows), (99, 2));
+    assert_eq!(all.warnings.len(), 1, "{:?}", all.warnings);
+    // Asking for exactly the source's rows reads it all; one fewer does not.
+    let exact = h
+        .app
+        .dry_run(&h.admin, p.id, Some(101))
+        .await
+        .expect("dry run");
+    assert!(exact.complete);
+    let short = h
+        .app
+        .dry_run(&h.admin, p.id, Some(100))
+        .await
+        .expect("dry run");
+    assert!(!short.complete);
+    assert!(all.warnings[0].contains("in/b.csv") && all.warnings[0].contains("a run would fail"));
+
+    // Nothing was written.
+    let runs = h
+        .app
+        .list_runs(&h.admin, p.id, &PageRequest::default())
+        .await
+        .expect("runs");
+    assert!(runs.items.is_empty());
+    assert_eq!(h.store.table_rows("customers").await, None);
+
+    // Errors are capped; the count is not.
+    let mut bad = String::from("id,name,age\r\n");
+    for r in 1..=300 {
+        bad.push_str(&format!("{r},n,old\r\n"));
+    }
+    h.source.put("in/a.csv", bad);
+    let capped = h
+        .app
+        .dry_run(&h.admin, p.id, Some(300))
+        .await
+        .expect("dry run");
+    assert_eq!(capped.failed_rows, 300);
+    assert_eq!(capped.errors.len(), DRY_RUN_ERRORS);
+    assert_eq!(
+        capped.errors.last().map(|e| e.row),
+        Some(DRY_RUN_ERRORS as u64)
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_checks_its_caller_its_limit_and_its_source() {
+    let h = harness(10);
+    let p = h.pipeline("append", json!({})).await;
+    let viewer = Principal {
+        key_id: ApiKeyId::from_ulid(Ulid(2)),
+        role: Role::Viewer,
+    };
+    assert!(matches!(
+        h.app.dry_run(&viewer, p.id, None).await,
+        Err(crate::AppError::Forbidden { .. })
+    ));
+    for rows in [0, 100_001] {
+        match h.app.dry_run(&h.admin, p.id, Some(rows)).await {
+            Err(crate::AppError::Invalid { field, .. }) => assert_eq!(field, "rows"),
+            other => panic!("rows {rows}: {other:?}"),
+        }
+    }
+    match h.app.dry_run(&h.admin, p.id, None).await {
+        Err(crate::AppError::Unprocessable(m)) => assert!(m.starts_with("No files found"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        h.app
+            .dry_run(&h.admin, PipelineId::from_ulid(Ulid(99)), None)
+            .await,
+        Err(crate::AppError::NotFound { .. })
+    ));
+}
