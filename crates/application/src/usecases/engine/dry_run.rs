@@ -197,6 +197,11 @@ impl App {
                     // Draining empties the vector whatever `take` leaves.
                     report.errors.extend(row_errors.drain(..).take(room));
                     report.rows_checked += 1;
+                    if report.rows_checked % 1024 == 0 {
+                        // Decoding buffered data never waits: let the API's
+                        // other requests run on this thread now and then.
+                        tokio::task::yield_now().await;
+                    }
                     if ok {
                         report.valid_rows += 1;
                     } else {
