@@ -42,7 +42,10 @@ pub async fn list(
     operation_id = "createPipeline",
     tag = "pipelines",
     request_body = PipelineSpec,
-    responses((status = 201, description = "The pipeline", body = Pipeline))
+    responses(
+        (status = 201, description = "The pipeline", body = Pipeline),
+        (status = 422, description = "`connectorId` names no connector", body = crate::error::ErrorBody)
+    )
 )]
 pub async fn create(
     Caller(who): Caller,
@@ -91,7 +94,10 @@ pub async fn get(
         description = "Members of a pipeline to change (`null` removes an optional member)",
         example = json!({"status": "paused"})
     ),
-    responses((status = 200, description = "The changed pipeline", body = Pipeline))
+    responses(
+        (status = 200, description = "The changed pipeline", body = Pipeline),
+        (status = 422, description = "`connectorId` names no connector", body = crate::error::ErrorBody)
+    )
 )]
 pub async fn update(
     Caller(who): Caller,

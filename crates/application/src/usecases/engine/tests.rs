@@ -827,3 +827,30 @@ async fn a_dry_run_checks_its_caller_its_limit_and_its_source() {
         Err(crate::AppError::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_pipeline_naming_a_missing_connector_is_unprocessable() {
+    let h = harness(10);
+    let p = h.pipeline("append", json!({})).await;
+    let missing = "conn_01J9Z8Y7X6W5V4T3S2R1Q0P9NM";
+    let spec = json!({
+        "name": "orphan", "connectorId": missing, "source": {"prefix": "in/"},
+        "schema": {"columns": [{"name": "id", "type": "integer"}]},
+        "destination": {"table": "orphan"}, "loadStrategy": "append"
+    });
+    for outcome in [
+        h.app
+            .create_pipeline(&h.admin, from_json(spec).expect("spec"))
+            .await,
+        h.app
+            .update_pipeline(&h.admin, p.id, json!({"connectorId": missing}))
+            .await,
+    ] {
+        match outcome {
+            Err(crate::AppError::Unprocessable(m)) => {
+                assert!(m.contains(missing) && m.contains("does not exist"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
