@@ -158,10 +158,11 @@ include-name = "PATCH /api/v1/connectors/{{id}}"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403", "404"]
 
 # Likewise the rules across a pipeline's fields (key columns must exist in the
-# schema, upsert needs keys, quote differs from delimiter) are stated in words.
+# schema, upsert needs keys, quote differs from delimiter) are stated in words;
+# a `connectorId` naming no connector is a documented 422.
 [[operations]]
 include-name = "POST /api/v1/pipelines"
-checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403", "422"]
 
 [[operations]]
 include-path-regex = "^/api/v1/pipelines/\\{{id\\}}"
