@@ -158,11 +158,17 @@ include-name = "PATCH /api/v1/connectors/{{id}}"
 checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403", "404"]
 
 # Likewise the rules across a pipeline's fields (key columns must exist in the
-# schema, upsert needs keys, quote differs from delimiter) are stated in words;
-# a `connectorId` naming no connector is a documented 422.
+# schema, upsert needs keys, quote differs from delimiter) and the rule that
+# `connectorId` names an existing connector are stated in words: a 400 naming
+# the field, on create and on change.
 [[operations]]
 include-name = "POST /api/v1/pipelines"
-checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403", "422"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403"]
+
+[[operations]]
+include-name = "PATCH /api/v1/pipelines/{{id}}"
+parameters = {{ id = "{pipeline}" }}
+checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403", "404"]
 
 [[operations]]
 include-path-regex = "^/api/v1/pipelines/\\{{id\\}}"

@@ -8,15 +8,15 @@ use super::{App, Principal, check_patch_members, from_json, merge_patch};
 use crate::AppError;
 use crate::ports::{Page, PageRequest, StoreError};
 
-/// Maps "connector not found" on write to a 422: the body is well formed
-/// but names a connector that does not exist (a 404 would say the pipeline
-/// is missing).
+/// Maps "connector not found" on write to a 400 on `connectorId`: the request
+/// named a connector that does not exist (a 404 would say the pipeline is
+/// missing), and the field lets a client point at it.
 fn connector_ref(e: StoreError) -> AppError {
     match e {
         StoreError::NotFound {
             entity: "connector",
             id,
-        } => AppError::Unprocessable(format!("connectorId: connector {id} does not exist")),
+        } => AppError::invalid("connectorId", format!("no connector {id}")),
         other => other.into(),
     }
 }

@@ -42,10 +42,7 @@ pub async fn list(
     operation_id = "createPipeline",
     tag = "pipelines",
     request_body = PipelineSpec,
-    responses(
-        (status = 201, description = "The pipeline", body = Pipeline),
-        (status = 422, description = "`connectorId` names no connector", body = crate::error::ErrorBody)
-    )
+    responses((status = 201, description = "The pipeline", body = Pipeline))
 )]
 pub async fn create(
     Caller(who): Caller,
@@ -94,10 +91,7 @@ pub async fn get(
         description = "Members of a pipeline to change (`null` removes an optional member)",
         example = json!({"status": "paused"})
     ),
-    responses(
-        (status = 200, description = "The changed pipeline", body = Pipeline),
-        (status = 422, description = "`connectorId` names no connector", body = crate::error::ErrorBody)
-    )
+    responses((status = 200, description = "The changed pipeline", body = Pipeline))
 )]
 pub async fn update(
     Caller(who): Caller,

@@ -829,7 +829,7 @@ async fn a_dry_run_checks_its_caller_its_limit_and_its_source() {
 }
 
 #[tokio::test]
-async fn a_pipeline_naming_a_missing_connector_is_unprocessable() {
+async fn a_pipeline_naming_a_missing_connector_is_refused_on_that_field() {
     let h = harness(10);
     let p = h.pipeline("append", json!({})).await;
     let missing = "conn_01J9Z8Y7X6W5V4T3S2R1Q0P9NM";
@@ -847,8 +847,9 @@ async fn a_pipeline_naming_a_missing_connector_is_unprocessable() {
             .await,
     ] {
         match outcome {
-            Err(crate::AppError::Unprocessable(m)) => {
-                assert!(m.contains(missing) && m.contains("does not exist"), "{m}");
+            Err(crate::AppError::Invalid { field, message }) => {
+                assert_eq!(field, "connectorId");
+                assert!(message.contains(missing), "{message}");
             }
             other => panic!("{other:?}"),
         }
