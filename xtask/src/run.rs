@@ -221,6 +221,9 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     println!("  curl -s -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines");
     if let Some(p) = pipeline {
         println!(
+            "  curl -s -X POST -H 'Authorization: Bearer {key}' 'http://{BIND}/api/v1/pipelines/{p}/dry-run?rows=100'   # validate, load nothing"
+        );
+        println!(
             "  curl -s -X POST -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs"
         );
         println!(
