@@ -25,7 +25,7 @@ use sluice_domain::validation::{RowError, ValidBatch};
 use sluice_http::{ApiState, api};
 
 /// The secret values of the test connector, which no response may contain.
-pub const SECRET_VALUES: [&str; 2] = ["AKIA-test-access-key-0042", "s3cr3t-very-private-value"];
+pub const SECRET_VALUES: [&str; 2] = ["test-access-key-0042", "s3cr3t-very-private-value"];
 
 /// A key that was never issued.
 pub const UNKNOWN_KEY: &str = "sk_0000000000000000000000000000000000000000000000000000000000000000";

@@ -12,9 +12,11 @@ use crate::common::{
     Fixture, closed_port, connector, credentials, read_all, s3_config, s3_error_stub, unique_name,
 };
 
-const ACCESS_KEY_ID: &str = "AKIASLUICEDISTINCT7Q";
-const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI-SLUICE-DISTINCT-SECRET-bPxRfiCY";
-const SESSION_TOKEN: &str = "FwoGZXIvYXdzSLUICEDISTINCTSESSIONTOKEN";
+// Made-up values, distinct enough to find in any output; none has the
+// shape of a real cloud credential.
+const ACCESS_KEY_ID: &str = "test-key-id-SLUICE-DISTINCT";
+const SECRET_ACCESS_KEY: &str = "test-secret-SLUICE-DISTINCT-not-a-real-key";
+const SESSION_TOKEN: &str = "test-session-SLUICE-DISTINCT-token";
 const SAS_TOKEN: &str = "sv=2024-01-01&sig=SLUICEDISTINCTSASSIGNATURE";
 const BEARER_TOKEN: &str = "SLUICE-DISTINCT-BEARER-TOKEN";
 const PASSWORD: &str = "SLUICE-DISTINCT-PASSWORD";
