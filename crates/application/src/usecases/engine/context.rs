@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use sluice_domain::format::{CsvDecoder, CsvDialect, Problem, RecordBody, RecordFormat, Step};
-use sluice_domain::ids::RunId;
+use sluice_domain::ids::{ConnectorId, RunId};
 use sluice_domain::pipeline::PipelineSpec;
 use sluice_domain::schema::Schema;
 use sluice_domain::validation::{CompiledSchema, FieldMapping, encode_canonical_csv};
 
 use crate::AppError;
-use crate::ports::{LoadTarget, ObjectSource, RejectedRow, SourceFile};
+use crate::ports::{LoadTarget, ObjectSource, RejectedRow, SourceError, SourceFile};
 use crate::usecases::App;
 
 /// A run's definition, files, compiled schema and source.
@@ -48,6 +48,41 @@ pub(crate) fn mappings(spec: &PipelineSpec, files: &[SourceFile]) -> Vec<FieldMa
             (RecordFormat::Csv(_), _) => FieldMapping::positional(&spec.schema),
         })
         .collect()
+}
+
+/// What a file's header means for a run.
+pub(crate) enum HeaderCheck {
+    /// Every schema column is in it.
+    Fits,
+    /// Some are missing (they load as NULL): the message a run logs.
+    Lacks(String),
+    /// Not one column matches (the wrong file or the wrong schema): the
+    /// message a run fails with.
+    SharesNothing(String),
+}
+
+/// The mapping a header gives file `key`, and what it means for a run.
+pub(crate) fn check_header(
+    spec: &PipelineSpec,
+    key: &str,
+    header: &[String],
+) -> (FieldMapping, HeaderCheck) {
+    let (mapping, missing) = FieldMapping::from_header(&spec.schema, header);
+    let check = if missing.len() == spec.schema.columns.len() {
+        HeaderCheck::SharesNothing(format!(
+            "File {key} shares no column with the schema (its header: {})",
+            header.join(", ")
+        ))
+    } else if missing.is_empty() {
+        HeaderCheck::Fits
+    } else {
+        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+        HeaderCheck::Lacks(format!(
+            "File {key} has no column {} in its header",
+            names.join(", ")
+        ))
+    };
+    (mapping, check)
 }
 
 /// Marks a stored rejected record that could not be decoded at all; such a
@@ -99,6 +134,19 @@ pub(crate) fn with_raw<T>(
 }
 
 impl App {
+    /// The connector's name and its object source (or why the source cannot
+    /// be opened). The error is a failed lookup of the connector or its
+    /// credentials.
+    pub(crate) async fn connector_source(
+        &self,
+        id: ConnectorId,
+    ) -> Result<(String, Result<Arc<dyn ObjectSource>, SourceError>), AppError> {
+        let connector = self.ports().connectors.get_connector(id).await?;
+        let credentials = self.ports().connectors.connector_credentials(id).await?;
+        let source = self.ports().sources.open(&connector, &credentials);
+        Ok((connector.name, source))
+    }
+
     /// The run ids whose rows count as "this load": the run and, through
     /// resumable retries, the runs it continues.
     pub(crate) async fn lineage(
@@ -128,17 +176,7 @@ impl App {
     ) -> Result<RunContext, AppError> {
         let spec = self.ports().runs.run_spec(run_id).await?;
         let files: Arc<[SourceFile]> = self.ports().queue.run_files(run_id).await?.into();
-        let connector = self
-            .ports()
-            .connectors
-            .get_connector(spec.connector_id)
-            .await?;
-        let credentials = self
-            .ports()
-            .connectors
-            .connector_credentials(spec.connector_id)
-            .await?;
-        let source = self.ports().sources.open(&connector, &credentials)?;
+        let source = self.connector_source(spec.connector_id).await?.1?;
         let schema = CompiledSchema::new(&schema_with_required_keys(&spec))?;
         let target = LoadTarget {
             run_id,

@@ -9,11 +9,11 @@ use sluice_domain::role::Action;
 use sluice_domain::run::SourcePosition;
 use sluice_domain::validation::{CompiledSchema, FieldMapping, RowError, ValidBatch};
 
-use super::context::{mappings, schema_with_required_keys};
-use super::extract::describe_source;
+use super::context::{HeaderCheck, check_header, mappings, schema_with_required_keys};
+use super::extract::list_source_files;
 use super::reader::{ReadItem, RecordReader};
 use crate::AppError;
-use crate::ports::{SourceError, SourceFile};
+use crate::ports::SourceFile;
 use crate::usecases::{App, Principal};
 
 /// Rows a dry run reads when the caller does not say.
@@ -66,66 +66,14 @@ impl App {
             ));
         }
         let spec = self.ports().pipelines.get_pipeline(pipeline_id).await?.spec;
-        let connector = self
-            .ports()
-            .connectors
-            .get_connector(spec.connector_id)
-            .await?;
-        let credentials = self
-            .ports()
-            .connectors
-            .connector_credentials(spec.connector_id)
-            .await?;
-        let source = self
-            .ports()
-            .sources
-            .open(&connector, &credentials)
-            .map_err(|e| {
-                AppError::Unprocessable(format!("Cannot open connector {}: {e}", connector.name))
-            })?;
-        let touch = spec.touch_file_key();
+        let (name, source) = self.connector_source(spec.connector_id).await?;
+        let source = source
+            .map_err(|e| AppError::Unprocessable(format!("Cannot open connector {name}: {e}")))?;
         let timeout = Duration::from_millis(self.settings().source_timeout_ms);
-        let listed = tokio::time::timeout(
-            timeout,
-            source.list(
-                &spec.source.prefix,
-                spec.source.pattern.as_deref(),
-                std::slice::from_ref(&touch),
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(SourceError::Unreachable(format!(
-                "no answer within {} s",
-                timeout.as_secs()
-            )))
-        })
-        .map_err(|e| {
-            AppError::Unprocessable(format!(
-                "Cannot list source {}: {e}",
-                describe_source(&spec)
-            ))
-        })?;
-        if listed.is_empty() {
-            return Err(AppError::Unprocessable(format!(
-                "No files found: nothing in {} matches",
-                describe_source(&spec)
-            )));
-        }
-        let files: Arc<[SourceFile]> = listed
-            .into_iter()
-            .enumerate()
-            .map(|(i, o)| SourceFile {
-                index: u32::try_from(i).unwrap_or(u32::MAX),
-                gzip: spec.source.compression.is_gzip(&o.key),
-                key: o.key,
-                size: o.size,
-                etag: o.etag,
-                header: None,
-                first_row: 0,
-                row_count: 0,
-            })
-            .collect();
+        let files: Arc<[SourceFile]> = list_source_files(&*source, &spec, Some(timeout))
+            .await
+            .map_err(AppError::Unprocessable)?
+            .into();
         let schema = CompiledSchema::new(&schema_with_required_keys(&spec))?;
         // Positional (or by name for JSON lines) until a header says otherwise.
         let mut per_file = mappings(&spec, &files);
@@ -166,18 +114,13 @@ impl App {
                     let key = files
                         .get(file_index as usize)
                         .map_or("?", |f| f.key.as_str());
-                    let (mapping, missing) = FieldMapping::from_header(&spec.schema, &header);
-                    if missing.len() == spec.schema.columns.len() {
-                        report.warnings.push(format!(
-                            "File {key} shares no column with the schema (its header: {}): a run would fail",
-                            header.join(", ")
-                        ));
-                    } else if !missing.is_empty() {
-                        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
-                        report.warnings.push(format!(
-                            "File {key} has no column {} in its header",
-                            names.join(", ")
-                        ));
+                    let (mapping, check) = check_header(&spec, key, &header);
+                    match check {
+                        HeaderCheck::Fits => {}
+                        HeaderCheck::Lacks(message) => report.warnings.push(message),
+                        HeaderCheck::SharesNothing(message) => {
+                            report.warnings.push(format!("{message}: a run would fail"))
+                        }
                     }
                     if let Some(slot) = per_file.get_mut(file_index as usize) {
                         *slot = mapping;

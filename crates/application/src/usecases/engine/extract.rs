@@ -6,13 +6,14 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
-use sluice_domain::validation::FieldMapping;
 
-use super::context::schema_with_required_keys;
+use super::context::{HeaderCheck, check_header};
 use super::lease::{Claimed, LeaseKeeper};
 use super::reader::{ReadItem, RecordReader};
 use crate::AppError;
-use crate::ports::{ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile};
+use crate::ports::{
+    ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceError, SourceFile,
+};
 use crate::usecases::App;
 
 /// Entries kept by the row index while counting: bounds its memory while
@@ -125,37 +126,9 @@ impl App {
             self.prepare(&target).await?;
             return Ok(None);
         }
-        let touch = spec.touch_file_key();
-        let listed = source
-            .list(
-                &spec.source.prefix,
-                spec.source.pattern.as_deref(),
-                std::slice::from_ref(&touch),
-            )
+        let mut files = list_source_files(&*source, spec, None)
             .await
-            .map_err(|e| {
-                ExtractFailure(format!("Cannot list source {}: {e}", describe_source(spec)))
-            })?;
-        if listed.is_empty() {
-            return Err(ExtractFailure(format!(
-                "No files found: nothing in {} matches",
-                describe_source(spec)
-            )));
-        }
-        let mut files: Vec<SourceFile> = listed
-            .into_iter()
-            .enumerate()
-            .map(|(i, o)| SourceFile {
-                index: u32::try_from(i).unwrap_or(u32::MAX),
-                gzip: spec.source.compression.is_gzip(&o.key),
-                key: o.key,
-                size: o.size,
-                etag: o.etag,
-                header: None,
-                first_row: 0,
-                row_count: 0,
-            })
-            .collect();
+            .map_err(ExtractFailure)?;
         let (total, index) = self.count_rows(&source, &mut files, spec, keeper).await?;
         let mut log = vec![LogEntry {
             stage: LogStage::Extract,
@@ -165,27 +138,14 @@ impl App {
         if spec.has_header() {
             for f in &files {
                 let header = f.header.clone().unwrap_or_default();
-                let (_, missing) =
-                    FieldMapping::from_header(&schema_with_required_keys(spec), &header);
-                if missing.len() == spec.schema.columns.len() {
-                    // Not one column matches: the wrong file or the wrong schema.
-                    return Err(ExtractFailure(format!(
-                        "File {} shares no column with the schema (its header: {})",
-                        f.key,
-                        header.join(", ")
-                    )));
-                }
-                if !missing.is_empty() {
-                    let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
-                    log.push(LogEntry {
+                match check_header(spec, &f.key, &header).1 {
+                    HeaderCheck::Fits => {}
+                    HeaderCheck::SharesNothing(message) => return Err(ExtractFailure(message)),
+                    HeaderCheck::Lacks(message) => log.push(LogEntry {
                         stage: LogStage::Extract,
-                        message: format!(
-                            "File {} has no column {} in its header",
-                            f.key,
-                            names.join(", ")
-                        ),
+                        message,
                         timestamp: self.ports().clock.now(),
-                    });
+                    }),
                 }
             }
         }
@@ -321,7 +281,55 @@ async fn count_file(
     Ok(found)
 }
 
-pub(crate) fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {
+/// The files a run of `spec` reads, in lexical key order without the touch
+/// file, not yet counted. The error is the message a run logs: the listing
+/// failed (or took longer than `timeout`), or nothing matches.
+pub(crate) async fn list_source_files(
+    source: &dyn ObjectSource,
+    spec: &sluice_domain::pipeline::PipelineSpec,
+    timeout: Option<std::time::Duration>,
+) -> Result<Vec<SourceFile>, String> {
+    let touch = spec.touch_file_key();
+    let listing = source.list(
+        &spec.source.prefix,
+        spec.source.pattern.as_deref(),
+        std::slice::from_ref(&touch),
+    );
+    let listed = match timeout {
+        None => listing.await,
+        Some(limit) => tokio::time::timeout(limit, listing)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SourceError::Unreachable(format!(
+                    "no answer within {} s",
+                    limit.as_secs()
+                )))
+            }),
+    }
+    .map_err(|e| format!("Cannot list source {}: {e}", describe_source(spec)))?;
+    if listed.is_empty() {
+        return Err(format!(
+            "No files found: nothing in {} matches",
+            describe_source(spec)
+        ));
+    }
+    Ok(listed
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| SourceFile {
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            gzip: spec.source.compression.is_gzip(&o.key),
+            key: o.key,
+            size: o.size,
+            etag: o.etag,
+            header: None,
+            first_row: 0,
+            row_count: 0,
+        })
+        .collect())
+}
+
+fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {
     let prefix = if spec.source.prefix.is_empty() {
         "the connector root"
     } else {
