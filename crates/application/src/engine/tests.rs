@@ -13,16 +13,19 @@ use sluice_domain::run::LogStage;
 use sluice_domain::status::{PartitionStatus, RunStatus};
 use sluice_domain::time::Timestamp;
 
-use super::Worker;
+use super::{Engine, Worker};
+use crate::Tunables;
+use crate::ports::Ports;
 use crate::ports::{ObjectSource, PageRequest, RunStore, SourceError, WorkerId};
 use crate::testing::{
     DestinationProbe, InMemorySource, InMemorySourceFactory, InMemoryStore, ManualClock,
     SequentialIds,
 };
-use crate::usecases::{App, Ports, Principal, Settings, from_json};
+use crate::usecases::{Principal, UseCases, from_json};
 
 struct Harness {
-    app: App,
+    app: UseCases,
+    engine: Engine,
     store: InMemoryStore,
     source: InMemorySource,
     admin: Principal,
@@ -37,17 +40,21 @@ fn harness(batch_rows: usize) -> Harness {
         Arc::new(ManualClock::new(Timestamp(1_750_000_000_000))),
         Arc::new(SequentialIds::default()),
     );
-    let settings = Settings {
+    let tunables = Tunables {
         batch_rows,
         source_retry_ms: 1,
-        ..Settings::default()
+        ..Tunables::default()
     };
     let admin = Principal {
         key_id: ApiKeyId::from_ulid(Ulid(1)),
         role: Role::Admin,
     };
+    let app = UseCases::new(ports.clone(), tunables.clone());
+    // One wake-up signal, as in `sluice serve`.
+    let engine = Engine::new(ports, tunables).with_wake(app.wake().clone());
     Harness {
-        app: App::new(ports, settings),
+        app,
+        engine,
         store,
         source,
         admin,
@@ -57,7 +64,7 @@ fn harness(batch_rows: usize) -> Harness {
 impl Harness {
     fn worker(&self, n: u32) -> Worker {
         Worker::new(
-            self.app.clone(),
+            self.engine.clone(),
             WorkerId(format!("w{n}")),
             Duration::from_millis(1),
         )
@@ -684,7 +691,7 @@ async fn idle_workers_wake_when_work_is_created() {
     let hour = Duration::from_secs(3600);
     let workers: Vec<_> = (1..=2)
         .map(|n| {
-            let w = Worker::new(h.app.clone(), WorkerId(format!("idle{n}")), hour)
+            let w = Worker::new(h.engine.clone(), WorkerId(format!("idle{n}")), hour)
                 .with_shutdown(stop_rx.clone());
             tokio::spawn(w.run())
         })

@@ -80,7 +80,7 @@ pub async fn export(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
-    let errors = state.app().run_errors(&who, id, run_id).await?;
+    let errors = state.use_cases().run_errors(&who, id, run_id).await?;
     Ok(if wants_csv(&req) {
         HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
