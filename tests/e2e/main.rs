@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod crash;
 mod data;
+mod destination;
 mod polling;
 mod replace;
 mod retry;
