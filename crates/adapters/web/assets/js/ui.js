@@ -183,12 +183,26 @@ export function Pager({ pages, nextCursor, label }) {
   </nav>`;
 }
 
-/** A table that scrolls sideways on narrow screens instead of overflowing. */
+/**
+ * A table that scrolls sideways when it must; on phones its rows become
+ * cards, each cell labelled with its column's heading (set as a data
+ * attribute, read by the style sheet).
+ */
 export function Table({ label, head, children, className }) {
+  const body = useRef(null);
+  const labels = head.map((h) => h.label || h);
+  useEffect(() => {
+    if (!body.current) return;
+    for (const row of body.current.rows) {
+      Array.from(row.cells).forEach((cell, i) => {
+        if (labels[i] !== undefined) cell.dataset.label = labels[i];
+      });
+    }
+  });
   return html`<div class="table-wrap" tabindex="0" role="region" aria-label=${label}>
-    <table class=${className || ''}>
+    <table class=${`stack ${className || ''}`}>
       <thead><tr>${head.map((h) => html`<th scope="col" class=${h.num ? 'num' : ''}>${h.label || h}</th>`)}</tr></thead>
-      <tbody>${children}</tbody>
+      <tbody ref=${body}>${children}</tbody>
     </table>
   </div>`;
 }
