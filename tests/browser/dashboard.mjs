@@ -121,9 +121,10 @@ function startWorker() {
 async function adminJourney(browser) {
   const context = await newContext(browser);
   const page = await context.newPage();
-  // Expected failures: the wrong key's 401, the form's deliberate 400, and
-  // the probe of the file ledger, which answers 404 until the server has one.
-  const problems = watch(page, [/\/me$/, /\/pipelines$/, /\/files\?/]);
+  // Expected failures: the wrong key's 401, the form's deliberate 400, the
+  // refused delete of a connector in use (409), and the probe of the file
+  // ledger, which answers 404 until the server has one.
+  const problems = watch(page, [/\/me$/, /\/pipelines$/, /\/files\?/, /\/connectors\/conn_/]);
 
   log('a wrong key is refused with a plain message');
   await page.goto(`${BASE}/`);
@@ -156,7 +157,7 @@ async function adminJourney(browser) {
 
   log('a 400 from the API is shown next to the field it names');
   await page.getByRole('link', { name: 'Pipelines' }).click();
-  await page.getByRole('link', { name: 'New pipeline' }).click();
+  await page.getByRole('link', { name: 'New pipeline', exact: true }).click();
   await page.getByLabel('Name', { exact: true }).fill(PIPELINE_NAME);
   await page.getByLabel('Prefix').fill('in/');
   await page.getByLabel('Column 1 name').fill('id');
@@ -185,6 +186,23 @@ async function adminJourney(browser) {
   const pipelineId = page.url().split('/pipelines/')[1];
   assert.match(pipelineId, /^pipe_/);
   assert.equal(await page.locator('h1 img').count(), 0, 'the name is text, not markup');
+
+  log('pause and resume');
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.locator('.page-title .pill-paused').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Start run' }).isDisabled(), true);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await page.locator('.page-title .pill-active').waitFor();
+
+  log('edit the pipeline through its form');
+  await page.getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('heading', { name: 'Edit pipeline' }).waitFor();
+  assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), PIPELINE_NAME);
+  assert.equal(await page.getByLabel('Column 4 name').inputValue(), 'age');
+  await page.getByLabel('Error threshold').fill('1000');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.getByRole('heading', { name: PIPELINE_NAME, level: 1 }).waitFor();
+  await page.getByText('1,000 failed rows').waitFor();
 
   log('dry run shows counts and first errors');
   await page.getByRole('button', { name: 'Dry run' }).click();
@@ -302,6 +320,14 @@ async function adminJourney(browser) {
   } finally {
     worker.kill('SIGTERM');
   }
+
+  log('a connector in use is not deleted, and the page says why');
+  await page.getByRole('link', { name: 'Connectors' }).click();
+  const inUse = page.getByRole('row', { name: /Test bucket/ });
+  await inUse.getByRole('button', { name: 'Delete' }).click();
+  await inUse.getByRole('button', { name: 'Yes, delete' }).click();
+  await page.getByRole('alert').filter({ hasText: /pipeline/i }).waitFor();
+  assert.equal(await page.getByRole('row', { name: /Test bucket/ }).count(), 1);
 
   log('the pipelines list, with the last run');
   await page.getByRole('link', { name: 'Pipelines', exact: true }).first().click();

@@ -11,13 +11,16 @@ import { triggerText } from './pipelines.js';
 const RUNS_PAGE = 20;
 const DRY_RUN_ROWS = 1000;
 
+/** A delimiter or quote as people read it. */
+const charName = (c) => ({ '\t': 'tab', ' ': 'space' }[c] || c);
+
 function Definition({ p, connector }) {
   const s = p.source;
   const rows = [
     ['Connector', connector ? `${connector.name} (${connector.type})` : p.connectorId],
     ['Source', `${s.prefix || '(bucket root)'}${s.pattern ? ` · ${s.pattern}` : ' · every file'}`],
     ['Format', s.format === 'csv'
-      ? `CSV, delimiter ${JSON.stringify(s.csv.delimiter)}, quote ${JSON.stringify(s.csv.quote)}, ${s.csv.header ? 'with' : 'no'} header`
+      ? html`CSV, delimiter <code>${charName(s.csv.delimiter)}</code>, quote <code>${charName(s.csv.quote)}</code>, ${s.csv.header ? 'with' : 'no'} header line`
       : 'JSON Lines'],
     ['Compression', s.compression],
     ['Destination', p.destination.table],

@@ -258,8 +258,8 @@ export function PipelineForm({ id, who }) {
                 ${field('Type', p('type'), select(p('type'), TYPES.map((t) => [t, t])))}
                 <div class="field field-check">${check(p('required'))}<label for=${idOf(p('required'))}>Required</label></div>
                 ${field('Max length', p('maxLength'), input(p('maxLength'), { type: 'number', min: 1, inputmode: 'numeric', class: 'narrow' }))}
-                ${field('Pattern', p('pattern'), input(p('pattern'), { placeholder: '^[A-Z]{2}$', spellcheck: false }))}
-                ${field('Allowed values', p('allowedValues'), input(p('allowedValues'), { placeholder: 'free, pro' }), 'Comma-separated.')}
+                ${field('Pattern (regex)', p('pattern'), input(p('pattern'), { spellcheck: false }))}
+                ${field('Allowed values (comma-separated)', p('allowedValues'), input(p('allowedValues'), { spellcheck: false }))}
               </div>
               <div class="column-tools">
                 <button type="button" disabled=${i === 0} aria-label=${`Move column ${i + 1} up`} onClick=${() => moveColumn(i, -1)}>↑</button>

@@ -43,7 +43,9 @@ function Overview({ run, progress }) {
     <h2 id="progress-title" class="visually-hidden">Progress</h2>
     <div class="progress-line">
       <span class="big-number" data-testid="processed">${num(progress.processedRows)}</span>
-      <span class="muted">of ${known ? num(total) : 'rows not counted yet'} rows processed${known ? ` · ${pct}%` : ''}</span>
+      <span class="muted">${known
+        ? `of ${num(total)} rows processed · ${pct}%`
+        : `rows processed · ${RUN_ACTIVE.includes(progress.status) ? 'the source is being counted' : 'the source was not counted'}`}</span>
     </div>
     <${Bar} big label="Rows processed" total=${known ? total : 0} parts=${[
       { value: loaded, kind: 'loaded', label: 'Loaded' },
@@ -66,9 +68,11 @@ function Overview({ run, progress }) {
   </section>`;
 }
 
-function Partitions({ details }) {
+function Partitions({ details, status }) {
   if (!details.length) {
-    return html`<section class="card"><h2>Partitions</h2><p class="muted">The source is being counted; partitions appear when it is.</p></section>`;
+    return html`<section class="card"><h2>Partitions</h2><p class="muted">${RUN_ACTIVE.includes(status)
+      ? 'The source is being counted; partitions appear when it is.'
+      : 'None: the run ended before its source was cut into partitions.'}</p></section>`;
   }
   return html`<section class="card" aria-labelledby="parts-title">
     <h2 id="parts-title">Partitions</h2>
@@ -181,7 +185,7 @@ export function RunPage({ pipelineId, runId, who }) {
     <${Notice} error=${view.error} />
     ${run.error ? html`<div class="notice notice-error" role="alert"><strong>The run failed:</strong> ${run.error}</div>` : null}
     <${Overview} run=${run} progress=${progress} />
-    <${Partitions} details=${progress.partitionDetails} />
+    <${Partitions} details=${progress.partitionDetails} status=${progress.status} />
     <${Errors} pipelineId=${pipelineId} runId=${runId} progress=${progress} />
     <${Log} entries=${progress.log} />`;
 }
