@@ -161,7 +161,12 @@ fn setup_demo(key: &str) -> Res<Option<String>> {
 /// Starts a run of the demo pipeline; `None` (with a note) if it cannot, for
 /// example while an earlier one is still active.
 fn start_demo_run(key: &str, pipeline: &str) -> Option<String> {
-    match http("POST", &format!("/api/v1/pipelines/{pipeline}/runs"), key, None) {
+    match http(
+        "POST",
+        &format!("/api/v1/pipelines/{pipeline}/runs"),
+        key,
+        None,
+    ) {
         Ok((201, body)) => json_field(&body, "id"),
         Ok((status, body)) => {
             eprintln!("xtask: the demo run did not start ({status}): {body}");
