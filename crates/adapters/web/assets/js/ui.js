@@ -51,13 +51,22 @@ export function useInterval(tick, ms, active) {
   }, [ms, active]);
 }
 
-/** Keeps relative times ("2 minutes ago") current. */
-export function useNow(ms = 15_000) {
-  const [now, setNow] = useState(Date.now());
+// One clock for every relative time on the page, so that two times of the
+// same second never read differently.
+let clock = Date.now();
+const clockListeners = new Set();
+setInterval(() => {
+  clock = Date.now();
+  clockListeners.forEach((listener) => listener(clock));
+}, 5_000);
+
+/** The page's clock, moving every 5 s: keeps "2 minutes ago" current. */
+export function useNow() {
+  const [now, setNow] = useState(clock);
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(t);
-  }, [ms]);
+    clockListeners.add(setNow);
+    return () => clockListeners.delete(setNow);
+  }, []);
   return now;
 }
 
@@ -105,9 +114,9 @@ export function StatusBadge({ status }) {
 
 /** A relative time with the absolute one beside it (or only in its tooltip). */
 export function Time({ at: iso, compact }) {
-  useNow();
+  const now = useNow();
   if (!iso) return html`<span class="muted">—</span>`;
-  return html`<time datetime=${iso} title=${at(iso)}>${ago(iso)}</time>${compact
+  return html`<time datetime=${iso} title=${at(iso)}>${ago(iso, Math.max(now, Date.parse(iso)))}</time>${compact
     ? null
     : html` <span class="muted small">(${at(iso)})</span>`}`;
 }
