@@ -176,7 +176,7 @@ export function RunPage({ pipelineId, runId, who }) {
           })}>${busy === 'cancel' ? 'Cancelling…' : 'Cancel'}</button>` : null}
     <//>
     <div class="run-meta">
-      <span data-testid="run-status"><${StatusBadge} status=${progress.status} /></span>
+      <span data-testid="run-status" aria-live="polite"><${StatusBadge} status=${progress.status} /></span>
       <span class="pill">${words(progress.loadStrategy)}</span>
       ${RUN_ACTIVE.includes(progress.status) ? html`<span class="live" aria-live="off">live</span>` : null}
     </div>
