@@ -100,6 +100,7 @@ fn cases(w: &World) -> Vec<Case> {
     let run = format!("/api/v1/pipelines/{p}/runs/{}", w.failed_run);
     let connector_body = json!({"name": "New", "type": "local", "config": {"root": "./data"}});
     vec![
+        case(Method::GET, "/api/v1/me".into(), None, ALL, 200),
         case(Method::GET, "/api/v1/api-keys".into(), None, ADMIN, 200),
         case(
             Method::POST,
@@ -228,7 +229,10 @@ async fn every_endpoint_answers_401_403_or_2xx_by_role() {
     let probe = TestApi::new().await;
     let probe_cases = cases(&world(&probe).await);
     let count = probe_cases.len();
-    assert_eq!(count, 23, "every authenticated endpoint of the role table");
+    assert_eq!(
+        count, 24,
+        "every authenticated endpoint of the role table, and `/me`"
+    );
     // Without a valid key: 401 everywhere, with the JSON error body.
     for c in probe_cases {
         for key in [None, Some(UNKNOWN_KEY)] {
@@ -281,6 +285,22 @@ async fn every_endpoint_answers_401_403_or_2xx_by_role() {
 }
 
 #[actix_web::test]
+async fn me_names_the_callers_key_and_role() {
+    let api = TestApi::new().await;
+    for role in Role::ALL {
+        let reply = api.get("/api/v1/me", role).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let v = reply.json();
+        assert_eq!(v["role"], role.as_str(), "{v}");
+        assert!(
+            v["keyId"].as_str().is_some_and(|id| id.starts_with("key_")),
+            "{v}"
+        );
+        assert_eq!(v.as_object().map(|o| o.len()), Some(2), "{v}");
+    }
+}
+
+#[actix_web::test]
 async fn health_metrics_and_the_document_need_no_key() {
     let api = TestApi::new().await;
     for path in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
@@ -291,7 +311,7 @@ async fn health_metrics_and_the_document_need_no_key() {
     }
 }
 
-/// Decision 0012: a caller without the role is refused before the route
+/// Decision 0013: a caller without the role is refused before the route
 /// reads its body or query string (403 whatever it sends), while a caller
 /// with the role gets the 400 for the same input.
 #[actix_web::test]
