@@ -1,5 +1,5 @@
 //! Issue 6, acceptance 1–3, black-box: every endpoint of the real binary over
-//! HTTP, the reference page's shapes, the role matrix, and no secret in any
+//! HTTP, the documented shapes, the role matrix, and no secret in any
 //! connector response.
 
 use std::time::Duration;
@@ -269,7 +269,7 @@ async fn every_endpoint_answers_with_the_documented_shapes() {
         "{text}"
     );
 
-    // Retry: 201 with the reference page's fields, 422 for a running run, 404 for an unknown one.
+    // Retry: 201 with the documented fields, 422 for a running run, 404 for an unknown one.
     let (status, retry) = api
         .post(
             &format!("/api/v1/pipelines/{pipeline}/runs/{run}/retry"),

@@ -38,8 +38,8 @@ const USAGE: &str = "usage: cargo xtask bench [options]
   --rows N             rows of the generated customers file (default 1000000)
   --reps N             repetitions of every measurement, at least 3 (default 3)
   --partitions LIST    partition counts to measure (default 1,4)
-  --scenarios LIST     among append,append_keyed,upsert,replace (default: all;
-                       `none` leaves only the memory and latency parts)
+  --scenarios LIST     among append,append_keyed,upsert,replace,append_gzip
+                       (default: all; `none` leaves only the memory and latency parts)
   --seed N             data generator seed (default 42)
   --object-rows N      rows per S3 object the file is uploaded as (default 100000;
                        0 = one object; see docs/benchmarks.md for why)
@@ -176,10 +176,20 @@ pub enum Scenario {
     Upsert,
     /// `replace` without key columns: a shadow table swapped in at the end.
     Replace,
+    /// `append` without key columns from the same objects gzip-compressed
+    /// (`.csv.gz`, decompressed while read): its ratio to `append` with the
+    /// same partitions is what decompression costs.
+    AppendGzip,
 }
 
 impl Scenario {
-    const ALL: [Self; 4] = [Self::Append, Self::AppendKeyed, Self::Upsert, Self::Replace];
+    const ALL: [Self; 5] = [
+        Self::Append,
+        Self::AppendKeyed,
+        Self::Upsert,
+        Self::Replace,
+        Self::AppendGzip,
+    ];
 
     /// Its name in tables and options.
     pub fn name(self) -> &'static str {
@@ -188,12 +198,13 @@ impl Scenario {
             Self::AppendKeyed => "append_keyed",
             Self::Upsert => "upsert",
             Self::Replace => "replace",
+            Self::AppendGzip => "append_gzip",
         }
     }
 
     fn strategy(self) -> &'static str {
         match self {
-            Self::Append | Self::AppendKeyed => "append",
+            Self::Append | Self::AppendKeyed | Self::AppendGzip => "append",
             Self::Upsert => "upsert",
             Self::Replace => "replace",
         }
@@ -203,10 +214,18 @@ impl Scenario {
         matches!(self, Self::AppendKeyed | Self::Upsert)
     }
 
+    /// Where its objects are, and the pattern that picks them.
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Self::AppendGzip => (GZIP_PREFIX, "*.csv.gz"),
+            _ => ("full/", "*.csv"),
+        }
+    }
+
     /// The baseline its ratio is taken against.
     pub fn baseline(self) -> Baseline {
         match self {
-            Self::Append | Self::Replace => Baseline::Copy,
+            Self::Append | Self::Replace | Self::AppendGzip => Baseline::Copy,
             Self::AppendKeyed => Baseline::CopyPk,
             Self::Upsert => Baseline::Upsert,
         }
@@ -289,10 +308,13 @@ fn check_interrupt(flag: &AtomicBool) -> Res<()> {
     }
 }
 
+/// Where the gzip-compressed copies of the objects go.
+const GZIP_PREFIX: &str = "gzip/";
+
 /// The expected outcome of loading a data set with a scenario.
 fn expected_rows(scenario: Scenario, d: &DataSet) -> u64 {
     match scenario {
-        Scenario::Append | Scenario::Replace => d.rows - d.invalid,
+        Scenario::Append | Scenario::Replace | Scenario::AppendGzip => d.rows - d.invalid,
         Scenario::AppendKeyed | Scenario::Upsert => d.clean_rows,
     }
 }
@@ -452,7 +474,7 @@ impl Bench {
         let pipeline = api.pipeline(&json!({
             "name": format!("bench {tag}"),
             "connectorId": connector,
-            "source": {"prefix": prefix, "pattern": "*.csv", "format": "csv", "csv": {"header": true}},
+            "source": {"prefix": prefix, "pattern": scenario.source().1, "format": "csv", "csv": {"header": true}},
             "schema": schema(),
             "destination": {"table": "customers", "keyColumns": keys},
             "loadStrategy": scenario.strategy(),
@@ -808,6 +830,11 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     let objects = bench.objects(&d, "objects")?;
     bench.put_all("full/", &objects)?;
     eprintln!("bench: uploaded as {} object(s)", objects.len());
+    if opts.scenarios.contains(&Scenario::AppendGzip) {
+        let gzipped = data::gzip_all(&objects, &out.join("data").join("gzip-objects"))?;
+        bench.put_all(GZIP_PREFIX, &gzipped)?;
+        eprintln!("bench: uploaded gzip-compressed copies of them");
+    }
 
     let mut results = Results::default();
     let mut baselines: Vec<Baseline> = opts.scenarios.iter().map(|s| s.baseline()).collect();
@@ -833,7 +860,7 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
             for &p in &opts.partitions {
                 check_interrupt(&bench.interrupted)?;
                 let step = Instant::now();
-                let s = bench.sluice_run(scenario, p, "full/", &d)?;
+                let s = bench.sluice_run(scenario, p, scenario.source().0, &d)?;
                 eprintln!(
                     "bench: rep {rep}/{} sluice {:<12} {p}p  {:>7.2} s  {:>9.0} rows/s  peak {:.0} MiB  (step {:.1} s)",
                     opts.reps,

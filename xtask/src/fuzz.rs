@@ -174,7 +174,7 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "400", "401", "403",
 include-path-regex = "^/api/v1/pipelines/\\{{id\\}}"
 parameters = {{ id = "{pipeline}", runId = "{run}" }}
 # Cancelling or retrying a run whose status does not allow it is a documented
-# 422 (the reference page's rule for retry), not a rejected valid request.
+# 422 (the rule for retry in docs/api.md), not a rejected valid request.
 checks.positive_data_acceptance.expected-statuses = ["2XX", "401", "403", "404", "409", "422"]
 "#
     );

@@ -281,7 +281,10 @@ pub fn openapi() -> Res<ExitCode> {
         ));
     }
     let path = root().join("docs").join("openapi.json");
-    std::fs::write(&path, &out.stdout).map_err(|e| e.to_string())?;
+    // `sluice openapi` prints the document and a newline; the committed file
+    // is the document exactly as the code serves it (a test compares them).
+    let document = out.stdout.strip_suffix(b"\n").unwrap_or(&out.stdout);
+    std::fs::write(&path, document).map_err(|e| e.to_string())?;
     println!("wrote {}", path.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 
 use sluice_domain::DomainError;
 
-use crate::ports::{SourceError, StoreError};
+use crate::ports::{CommitError, SourceError, StoreError};
 
 /// Why a use case failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +96,16 @@ impl From<StoreError> for AppError {
             StoreError::Unprocessable(m) => Self::Unprocessable(m),
             StoreError::Unavailable(m) => Self::Unavailable(m),
             StoreError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<CommitError> for AppError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Fenced(m) => Self::Conflict(m),
+            CommitError::Destination(m) => Self::Unprocessable(m),
+            CommitError::Store(e) => e.into(),
         }
     }
 }

@@ -13,9 +13,13 @@ pub mod engine;
 pub mod error;
 pub mod ports;
 pub mod reading;
+mod tunables;
 pub mod usecases;
+mod wake;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use error::AppError;
+pub use tunables::Tunables;
+pub use wake::WorkSignal;

@@ -6,7 +6,8 @@
 //! decoders for CSV and JSON Lines.
 //!
 //! Nothing here performs I/O, spawns tasks or depends on an async runtime; the
-//! dependency list is limited to pure crates (serde, thiserror, regex, csv-core).
+//! dependency list is limited to pure crates (serde, serde_json, thiserror,
+//! regex, memchr).
 
 pub mod connector;
 pub mod error;

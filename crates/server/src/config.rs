@@ -1,5 +1,5 @@
 //! Configuration: every setting is an environment variable and a flag of the
-//! same meaning (DESIGN §6). Secrets are never echoed by `--help`.
+//! same meaning (the README's table). Secrets are never echoed by `--help`.
 
 use std::net::SocketAddr;
 

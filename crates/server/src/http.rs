@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 
 use actix_web::HttpServer;
 use actix_web::dev::Server;
-use sluice_application::usecases::App;
+use sluice_application::usecases::UseCases;
 
 /// Binds `addr` and returns the (not yet polled) server. Two HTTP worker
 /// threads are plenty: handlers are async and the heavy work runs in the
 /// engine's workers.
-pub fn serve(app: App, addr: SocketAddr) -> std::io::Result<Server> {
+pub fn serve(app: UseCases, addr: SocketAddr) -> std::io::Result<Server> {
     let state = sluice_http::ApiState::new(app);
     Ok(
         HttpServer::new(move || sluice_http::api_with(state.clone(), sluice_web::configure))

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_application::engine::Worker;
-use sluice_application::ports::WorkerId;
+use sluice_application::engine::{Engine, Worker};
 use sluice_application::ports::system::{SystemClock, UlidGenerator};
-use sluice_application::usecases::{App, Ports, Settings};
+use sluice_application::ports::{Ports, WorkerId};
+use sluice_application::usecases::UseCases;
+use sluice_application::{Tunables, WorkSignal};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::role::Role;
 use sluice_object_store::{ObjectStoreSourceFactory, parse_local_roots};
@@ -77,10 +78,10 @@ async fn connect_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
 /// requests (and the connections those requests wait on) for a whole batch.
 fn spawn_engine(
     db: DbArgs,
-    engine: EngineArgs,
+    settings: EngineArgs,
     workers: usize,
     shutdown: watch::Receiver<bool>,
-    wake: Arc<tokio::sync::Notify>,
+    wake: WorkSignal,
 ) -> Res<std::thread::JoinHandle<()>> {
     let threads = workers
         .min(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
@@ -109,39 +110,45 @@ fn spawn_engine(
                     }
                 };
                 // One wake signal with the API (Notify needs no runtime).
-                let app = build_app(store, Some(&engine)).with_wake(wake);
+                let engine = Engine::new(ports(store, Some(&settings)), tunables(Some(&settings)))
+                    .with_wake(wake);
                 let mut tasks = JoinSet::new();
-                spawn_workers(&app, workers, &shutdown, &mut tasks);
+                spawn_workers(&engine, workers, &shutdown, &mut tasks);
                 while tasks.join_next().await.is_some() {}
             });
         })
         .map_err(|e| format!("cannot start the engine thread: {e}"))
 }
 
-fn build_app(store: PgStore, engine: Option<&EngineArgs>) -> App {
-    build_app_with(store, engine, Settings::default().auth_cache_ms)
+/// What the use cases and the engine run with: the defaults, and the
+/// engine's settings when the command has them.
+fn tunables(engine: Option<&EngineArgs>) -> Tunables {
+    let mut tunables = Tunables::default();
+    if let Some(e) = engine {
+        tunables.lease_ms = i64::try_from(e.lease_seconds.max(1) * 1000).unwrap_or(30_000);
+        tunables.batch_rows = e.batch_rows.max(1);
+    }
+    tunables
 }
 
-fn build_app_with(store: PgStore, engine: Option<&EngineArgs>, auth_cache_ms: u64) -> App {
+/// Every port over `store`, the object stores (local roots from `engine`)
+/// and the system's clock and ids.
+fn ports(store: PgStore, engine: Option<&EngineArgs>) -> Ports {
     let roots = engine.map_or_else(
         || parse_local_roots("./data"),
         |e| parse_local_roots(&e.local_roots),
     );
-    let mut settings = Settings {
-        auth_cache_ms,
-        ..Settings::default()
-    };
-    if let Some(e) = engine {
-        settings.lease_ms = i64::try_from(e.lease_seconds.max(1) * 1000).unwrap_or(30_000);
-        settings.batch_rows = e.batch_rows.max(1);
-    }
-    let ports = Ports::from_store(
+    Ports::from_store(
         Arc::new(store),
         Arc::new(ObjectStoreSourceFactory::new(roots)),
         Arc::new(SystemClock),
         Arc::new(UlidGenerator::default()),
-    );
-    App::new(ports, settings)
+    )
+}
+
+/// The use cases over `store`.
+fn use_cases(store: PgStore, engine: Option<&EngineArgs>) -> UseCases {
+    UseCases::new(ports(store, engine), tunables(engine))
 }
 
 fn host_name() -> String {
@@ -154,14 +161,14 @@ fn host_name() -> String {
 }
 
 fn spawn_workers(
-    app: &App,
+    engine: &Engine,
     count: usize,
     shutdown: &watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) {
     let prefix = format!("{}-{}", host_name(), std::process::id());
     for n in 0..count {
-        let worker = Worker::new(app.clone(), WorkerId(format!("{prefix}-{n}")), IDLE_POLL)
+        let worker = Worker::new(engine.clone(), WorkerId(format!("{prefix}-{n}")), IDLE_POLL)
             .with_shutdown(shutdown.clone());
         tasks.spawn(worker.run());
     }
@@ -209,7 +216,9 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
     let workers = args.engine.worker_count();
     // The API's own store: the engine's workers get theirs (see `spawn_engine`).
     let store = open_store(&args.db, 0).await?;
-    let app = build_app_with(store, Some(&args.engine), args.auth_cache_ms);
+    let mut tunables = tunables(Some(&args.engine));
+    tunables.auth_cache_ms = args.auth_cache_ms;
+    let app = UseCases::new(ports(store, Some(&args.engine)), tunables);
     if let Some(key) = &args.admin_key {
         let created = app
             .ensure_api_key(key, Role::Admin, "SLUICE_ADMIN_KEY")
@@ -265,7 +274,7 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
 }
 
 /// Checks the touch files of pipelines whose interval elapsed, every `tick`.
-async fn poll_scheduler(app: App, tick: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn poll_scheduler(app: UseCases, tick: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         match app.poll_cycle(false).await {
             Ok(r) if r.triggered > 0 => tracing::info!(
@@ -290,10 +299,13 @@ pub async fn worker(args: WorkerArgs) -> Res<()> {
         return Err("SLUICE_WORKERS=0 leaves a worker process nothing to do".into());
     }
     let store = open_store(&args.db, workers).await?;
-    let app = build_app(store, Some(&args.engine));
+    let engine = Engine::new(
+        ports(store, Some(&args.engine)),
+        tunables(Some(&args.engine)),
+    );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    spawn_workers(&app, workers, &shutdown_rx, &mut tasks);
+    spawn_workers(&engine, workers, &shutdown_rx, &mut tasks);
     tracing::info!(workers, "sluice worker started");
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -320,8 +332,7 @@ pub async fn apikey(cmd: ApikeyCommand) -> Res<()> {
         )
     })?;
     let store = open_store(&args.db, 0).await?;
-    let app = build_app(store, None);
-    let created = app
+    let created = use_cases(store, None)
         .issue_api_key(&args.name, role)
         .await
         .map_err(|e| e.to_string())?;

@@ -351,6 +351,32 @@ pub fn split(full: &Path, dir: &Path, rows_per_object: u64) -> Res<Vec<PathBuf>>
     Ok(parts)
 }
 
+/// Gzip-compressed copies (`<name>.gz`, `gzip -6`, the command's default)
+/// of `objects` under `dir`: the same bytes once decompressed.
+pub fn gzip_all(objects: &[(String, PathBuf)], dir: &Path) -> Res<Vec<(String, PathBuf)>> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    objects
+        .iter()
+        .map(|(name, path)| {
+            let name = format!("{name}.gz");
+            let target = dir.join(&name);
+            let out = File::create(&target)
+                .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+            let status = std::process::Command::new("gzip")
+                .args(["-6", "-c", "-n"])
+                .arg(path)
+                .stdout(out)
+                .status()
+                .map_err(|e| format!("cannot run gzip (a standard command): {e}"))?;
+            if !status.success() {
+                return Err(format!("gzip {} failed: {status}", path.display()));
+            }
+            Ok((name, target))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ const RATIO_TARGET: f64 = 0.8;
 const RSS_TARGET_MIB: f64 = 128.0;
 const RSS_GROWTH_TARGET: f64 = 0.10;
 const P99_TARGET_MS: f64 = 5.0;
+/// Loading from gzip within 10% of the plain file's rows/s.
+const GZIP_TARGET: f64 = 0.9;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -247,6 +249,8 @@ fn ms(us: Option<u64>) -> Option<f64> {
 pub struct Report {
     json: Value,
     lines: Vec<Line>,
+    /// Per partition count: (partitions, plain append rows/s, gzip rows/s).
+    gzip: Vec<(usize, f64, f64)>,
     memory: Vec<(u64, Option<f64>, f64)>,
     latency: Option<LatencyResults>,
     targets: Vec<(String, String, String, bool)>,
@@ -277,6 +281,26 @@ impl Report {
             lines.push(run_line(scenario.name().to_owned(), *p, v, base));
         }
 
+        // Gzip against the plain file, with the same partitions, in this run.
+        let rate = |name: &str, p: usize| {
+            lines
+                .iter()
+                .find(|l| l.name == name && l.partitions == Some(p))
+                .map(|l| l.rows_per_s)
+        };
+        let gzip: Vec<(usize, f64, f64)> = results
+            .runs
+            .iter()
+            .filter(|((s, _), _)| *s == Scenario::AppendGzip)
+            .filter_map(|((_, p), _)| {
+                Some((
+                    *p,
+                    rate(Scenario::Append.name(), *p)?,
+                    rate(Scenario::AppendGzip.name(), *p)?,
+                ))
+            })
+            .collect();
+
         // Memory: the append at the file's size (4 partitions, as the big run) and the big run.
         let mut memory = Vec::new();
         if let Some((_, v)) = results
@@ -306,6 +330,15 @@ impl Report {
                     r >= RATIO_TARGET,
                 ));
             }
+        }
+        for (p, plain, gz) in &gzip {
+            let r = gz / plain;
+            targets.push((
+                format!("append from gzip ≥ {GZIP_TARGET}× the plain file, {p} partitions"),
+                format!("{r:.2}×"),
+                format!("{GZIP_TARGET:.2}×"),
+                r >= GZIP_TARGET,
+            ));
         }
         if let Some((rows, Some(peak), _)) = memory.first() {
             targets.push((
@@ -445,6 +478,9 @@ impl Report {
                 "scenario": s.name(), "partitions": p, "workers": p,
                 "samples": v.iter().map(run_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "gzip": gzip.iter().map(|(p, plain, gz)| json!({
+                "partitions": p, "plainRowsPerSecond": plain, "gzipRowsPerSecond": gz, "ratio": gz / plain,
+            })).collect::<Vec<_>>(),
             "memory": {
                 "runs": memory.iter().map(|(rows, peak, secs)| json!({"rows": rows, "peakRssMiB": peak, "seconds": secs})).collect::<Vec<_>>(),
                 "big": results.big.as_ref().map(run_json),
@@ -460,6 +496,7 @@ impl Report {
         Self {
             json,
             lines,
+            gzip,
             memory,
             latency: results.latency.clone(),
             targets,
@@ -533,6 +570,18 @@ impl Report {
                 "\nUntil the run left `pending` (extraction: list + count rows): {}.",
                 extract.join("; ")
             );
+        }
+        if !self.gzip.is_empty() {
+            s.push_str("\n| append from the same objects gzip-compressed | plain rows/s | gzip rows/s | gzip / plain |\n|---|---:|---:|---:|\n");
+            for (p, plain, gz) in &self.gzip {
+                let _ = writeln!(
+                    s,
+                    "| {p} partitions | {} | {} | {:.2} |",
+                    thousands(*plain),
+                    thousands(*gz),
+                    gz / plain
+                );
+            }
         }
         if !self.memory.is_empty() {
             s.push_str("\n| memory: append, 4 partitions | seconds | rows/s | peak RSS MiB |\n|---|---:|---:|---:|\n");

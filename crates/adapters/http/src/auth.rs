@@ -41,7 +41,7 @@ impl FromRequest for Caller {
             let Some(secret) = secret else {
                 return Err(AppError::Unauthorized.into());
             };
-            Ok(Caller(state.app().authenticate(Some(&secret)).await?))
+            Ok(Caller(state.use_cases().authenticate(Some(&secret)).await?))
         })
     }
 }

@@ -1,14 +1,16 @@
-//! Wire shapes the domain does not define itself: runs with their counters,
-//! the retry answer of the reference page, API keys, pages, polling answers.
-//! Domain types that already match the wire (pipelines, connectors, progress,
-//! row errors) are serialised as they are.
+//! Every wire shape of the API that the domain does not define itself: runs
+//! with their counters, the retry answer, API keys, pages, dry runs,
+//! connector tests, polling answers. The application's results carry no
+//! JSON names; this module owns how each one is spelled on the wire, with
+//! one `From` per result. Domain types that already match the wire
+//! (pipelines, connectors, progress, row errors) are serialised as they are.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use sluice_application::ports::{ApiKey, Page};
 use sluice_application::usecases::{
-    ConnectorCheck, CreatedApiKey, DryRunReport, PollReport, PollStatus,
+    ConnectorCheck, CreatedApiKey, DryRunReport, PollReport, PollStatus, RunView,
 };
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
@@ -136,10 +138,11 @@ pub struct RunDto {
     pub duration_ms: u64,
 }
 
-impl RunDto {
-    /// The wire view of `run` at `now`.
-    pub fn new(run: Run, now: Timestamp) -> Self {
-        let duration_ms = run.duration_ms(now);
+impl From<RunView> for RunDto {
+    /// The wire view of a run, its duration measured when it was read.
+    fn from(view: RunView) -> Self {
+        let duration_ms = view.duration_ms();
+        let run = view.run;
         Self {
             id: run.id,
             pipeline_id: run.pipeline_id,
@@ -162,7 +165,7 @@ impl RunDto {
     }
 }
 
-/// The `metadata` of a retry answer: exactly the reference page's fields.
+/// The `metadata` of a retry answer: exactly these three fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryMetadata {
@@ -174,7 +177,7 @@ pub struct RetryMetadata {
     pub resumable: bool,
 }
 
-/// The `201` answer of `POST …/retry`, field for field as the reference page.
+/// The `201` answer of `POST …/retry`, field for field as `docs/api.md` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryResponse {

@@ -11,7 +11,7 @@ use sluice_domain::validation::RowError;
 /// taken, so a slow store never delays what is ready).
 const ERRORS_PER_CHUNK: usize = 256;
 
-/// The header line of the CSV export (reference page: "Row, Column, Value, Error").
+/// The header line of the CSV export (`Row,Column,Value,Error`, as `docs/api.md` shows it).
 pub const CSV_HEADER: &str = "Row,Column,Value,Error\r\n";
 
 /// A chunk of the body, or the store error that cut the export short.

@@ -1,7 +1,7 @@
 //! # sluice-http
 //!
-//! The HTTP shell of Sluice on actix-web: the API of DESIGN §3 and the
-//! reference page for runs, progress, errors, retry and polling. It
+//! The HTTP shell of Sluice on actix-web: the API `docs/api.md` describes
+//! (and `docs/openapi.json` lists operation by operation). It
 //! authenticates callers, decodes and validates input into precise 400s,
 //! calls one use case per route, maps [`sluice_application::AppError`] to
 //! statuses in one place ([`error`]), streams error exports, logs and counts
@@ -10,8 +10,8 @@
 //! The composition root builds the actix app per worker:
 //!
 //! ```no_run
-//! # async fn serve(app: sluice_application::usecases::App, addr: std::net::SocketAddr) -> std::io::Result<()> {
-//! let state = sluice_http::ApiState::new(app);
+//! # async fn serve(use_cases: sluice_application::usecases::UseCases, addr: std::net::SocketAddr) -> std::io::Result<()> {
+//! let state = sluice_http::ApiState::new(use_cases);
 //! actix_web::HttpServer::new(move || sluice_http::api(state.clone()))
 //!     .bind(addr)?
 //!     .run()

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, web};
-use sluice_application::usecases::App;
+use sluice_application::usecases::UseCases;
 
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
@@ -11,25 +11,25 @@ use crate::metrics::HttpMetrics;
 /// The state behind the API, cheap to clone (one per actix worker).
 #[derive(Debug, Clone)]
 pub struct ApiState {
-    app: App,
+    use_cases: UseCases,
     metrics: Arc<HttpMetrics>,
 }
 
 impl ApiState {
-    /// State over `app` with a fresh metrics registry.
-    pub fn new(app: App) -> Self {
-        Self::with_metrics(app, Arc::default())
+    /// State over `use_cases` with a fresh metrics registry.
+    pub fn new(use_cases: UseCases) -> Self {
+        Self::with_metrics(use_cases, Arc::default())
     }
 
-    /// State over `app` recording into `metrics` (share one registry across
-    /// actix workers so `/metrics` sees every request).
-    pub fn with_metrics(app: App, metrics: Arc<HttpMetrics>) -> Self {
-        Self { app, metrics }
+    /// State over `use_cases` recording into `metrics` (share one registry
+    /// across actix workers so `/metrics` sees every request).
+    pub fn with_metrics(use_cases: UseCases, metrics: Arc<HttpMetrics>) -> Self {
+        Self { use_cases, metrics }
     }
 
     /// The use cases.
-    pub fn app(&self) -> &App {
-        &self.app
+    pub fn use_cases(&self) -> &UseCases {
+        &self.use_cases
     }
 
     /// The HTTP metrics registry.

@@ -4,13 +4,15 @@
 //! the driver's own text, which may quote SQL or values, goes to the log.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use sluice_application::ports::StoreError;
+use sluice_application::ports::{CommitError, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// An error inside the adapter, before translation.
 #[derive(Debug)]
 pub(crate) enum DbError {
-    /// Already a port error (a fence that failed, a missing entity, ...).
+    /// A fenced write found that its claim no longer holds.
+    Fenced(&'static str),
+    /// Already a port error (a missing entity, a state that forbids it, ...).
     Store(StoreError),
     /// From diesel / diesel-async (metadata queries).
     Diesel(DieselError),
@@ -85,6 +87,10 @@ impl DbError {
     /// names the operation in the log line.
     pub(crate) fn into_store(self, what: &'static str) -> StoreError {
         match self {
+            Self::Fenced(why) => {
+                tracing::error!(operation = what, why, "a fence outside a fenced write");
+                StoreError::Internal("database error".into())
+            }
             Self::Store(e) => e,
             Self::Pool(detail) => {
                 tracing::warn!(operation = what, error = %detail, "no database connection");
@@ -159,6 +165,73 @@ fn from_pg(e: &tokio_postgres::Error, what: &'static str) -> StoreError {
     }
 }
 
+impl DbError {
+    /// Translates the error of a fenced write (a batch commit, the end of
+    /// an extraction): the fence, a destination refusing a row, or
+    /// [`DbError::into_store`] for anything else.
+    pub(crate) fn into_commit(self, what: &'static str) -> CommitError {
+        match self {
+            Self::Fenced(why) => CommitError::Fenced(why.into()),
+            Self::Pg(e) => match destination_refusal(&e) {
+                Some(message) => {
+                    tracing::warn!(operation = what, error = %e, "the destination refused a row");
+                    CommitError::Destination(message)
+                }
+                None => CommitError::Store(from_pg(&e, what)),
+            },
+            other => CommitError::Store(other.into_store(what)),
+        }
+    }
+}
+
+/// Longest part of PostgreSQL's detail kept in a refusal (it quotes values).
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// What a destination table's refusal of a row says to the user: which
+/// constraint (or column) of which table, and PostgreSQL's detail (e.g.
+/// `Key (id)=(7) already exists.`). `None` when the error is not a refusal
+/// by a table outside Sluice's own schema: a constraint violation (class
+/// 23), a value the column cannot hold (class 22) or an exception raised by
+/// a trigger of the table (P0001).
+fn destination_refusal(e: &tokio_postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    if db.schema() == Some("sluice") {
+        return None;
+    }
+    let code = db.code().code();
+    let kind = match code {
+        "23505" => "unique constraint",
+        "23503" => "foreign key",
+        "23514" => "check constraint",
+        "23502" => "not-null constraint",
+        "23P01" => "exclusion constraint",
+        "P0001" => "trigger",
+        c if c.starts_with("23") => "constraint",
+        c if c.starts_with("22") => "column",
+        _ => return None,
+    };
+    let name = match code {
+        "23502" => db.column(),
+        c if c.starts_with("22") => db.column(),
+        _ => db.constraint(),
+    }
+    .map(|n| format!(" \"{n}\""))
+    .unwrap_or_default();
+    let table = db
+        .table()
+        .map(|t| format!(" of table \"{t}\""))
+        .unwrap_or_default();
+    let detail = match (code, db.detail()) {
+        ("23505", Some(d)) => d.chars().take(MAX_DETAIL_CHARS).collect(),
+        _ => db
+            .message()
+            .chars()
+            .take(MAX_DETAIL_CHARS)
+            .collect::<String>(),
+    };
+    Some(format!("{kind}{name}{table} refused a row: {detail}"))
+}
+
 /// Maps a port result's error with [`DbError::into_store`].
 pub(crate) trait IntoStore<T> {
     /// See [`DbError::into_store`].
@@ -168,5 +241,17 @@ pub(crate) trait IntoStore<T> {
 impl<T, E: Into<DbError>> IntoStore<T> for Result<T, E> {
     fn store(self, what: &'static str) -> Result<T, StoreError> {
         self.map_err(|e| e.into().into_store(what))
+    }
+}
+
+/// Maps a fenced write's error with [`DbError::into_commit`].
+pub(crate) trait IntoCommit<T> {
+    /// See [`DbError::into_commit`].
+    fn fenced(self, what: &'static str) -> Result<T, CommitError>;
+}
+
+impl<T, E: Into<DbError>> IntoCommit<T> for Result<T, E> {
+    fn fenced(self, what: &'static str) -> Result<T, CommitError> {
+        self.map_err(|e| e.into().into_commit(what))
     }
 }

@@ -8,9 +8,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Where in a batch commit to stop.
+/// Where in a batch commit a [`Failpoint`] stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailPoint {
+pub enum CommitStage {
     /// After the rows, errors and checkpoint were written, before COMMIT.
     BeforeCommit,
     /// Right after COMMIT, before the worker learns it succeeded.
@@ -20,8 +20,8 @@ pub enum FailPoint {
 /// A fail point armed for the `nth` commit of this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failpoint {
-    /// The point.
-    pub point: FailPoint,
+    /// Where in the commit it stops.
+    pub at: CommitStage,
     /// Which commit (1-based) stops.
     pub nth: u32,
 }
@@ -30,19 +30,19 @@ impl Failpoint {
     /// Parses `before_commit:3` or `after_commit:1`.
     pub fn parse(s: &str) -> Option<Self> {
         let (point, nth) = s.split_once(':').unwrap_or((s, "1"));
-        let point = match point.trim() {
-            "before_commit" => FailPoint::BeforeCommit,
-            "after_commit" => FailPoint::AfterCommit,
+        let at = match point.trim() {
+            "before_commit" => CommitStage::BeforeCommit,
+            "after_commit" => CommitStage::AfterCommit,
             _ => return None,
         };
         let nth = nth.trim().parse().ok().filter(|n| *n > 0)?;
-        Some(Self { point, nth })
+        Some(Self { at, nth })
     }
 
     fn name(self) -> &'static str {
-        match self.point {
-            FailPoint::BeforeCommit => "before_commit",
-            FailPoint::AfterCommit => "after_commit",
+        match self.at {
+            CommitStage::BeforeCommit => "before_commit",
+            CommitStage::AfterCommit => "after_commit",
         }
     }
 }
@@ -62,16 +62,16 @@ impl FailpointState {
         }
     }
 
-    /// Counts a commit; true if this one must stop at `point`.
-    pub(crate) fn arm(&self) -> Option<FailPoint> {
+    /// Counts a commit; the stage where this one must stop, if it must.
+    pub(crate) fn arm(&self) -> Option<CommitStage> {
         let f = self.armed?;
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        (n == f.nth).then_some(f.point)
+        (n == f.nth).then_some(f.at)
     }
 
-    /// Stops here for good if `point` is the armed one.
-    pub(crate) async fn hit(&self, armed: Option<FailPoint>, point: FailPoint) {
-        if armed == Some(point) {
+    /// Stops here for good if `stage` is where the armed commit stops.
+    pub(crate) async fn hit(&self, armed: Option<CommitStage>, stage: CommitStage) {
+        if armed == Some(stage) {
             if let Some(f) = self.armed {
                 eprintln!("sluice failpoint {} reached", f.name());
             }
@@ -89,14 +89,14 @@ mod tests {
         assert_eq!(
             Failpoint::parse("before_commit:3"),
             Some(Failpoint {
-                point: FailPoint::BeforeCommit,
+                at: CommitStage::BeforeCommit,
                 nth: 3
             })
         );
         assert_eq!(
             Failpoint::parse("after_commit"),
             Some(Failpoint {
-                point: FailPoint::AfterCommit,
+                at: CommitStage::AfterCommit,
                 nth: 1
             })
         );
@@ -108,7 +108,7 @@ mod tests {
     fn only_the_nth_commit_is_armed() {
         let s = FailpointState::new(Failpoint::parse("after_commit:2"));
         assert_eq!(s.arm(), None);
-        assert_eq!(s.arm(), Some(FailPoint::AfterCommit));
+        assert_eq!(s.arm(), Some(CommitStage::AfterCommit));
         assert_eq!(s.arm(), None);
         assert_eq!(FailpointState::new(None).arm(), None);
     }

@@ -32,6 +32,6 @@ mod store;
 mod tls;
 
 pub use config::PgConfig;
-pub use failpoint::{FailPoint, Failpoint};
+pub use failpoint::{CommitStage, Failpoint};
 pub use migrate::{MIGRATIONS, migrate, migrate_with};
 pub use store::PgStore;

@@ -60,6 +60,28 @@ impl PgStore {
 
 #[async_trait]
 impl DestinationProbe for PgStore {
+    async fn create_table_with_primary_key(&self, table: &str) {
+        let Ok(table) = Identifier::parse(table) else {
+            return;
+        };
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {0}; CREATE TABLE {0}.{1} (id bigint PRIMARY KEY, name text)",
+            self.warehouse.quoted(),
+            table.quoted()
+        );
+        let created = async {
+            self.loader
+                .get()
+                .await?
+                .batch_execute(&sql)
+                .await
+                .map_err(crate::error::DbError::from)
+        };
+        if let Err(e) = created.await {
+            tracing::warn!(error = ?e, "probe could not create a table");
+        }
+    }
+
     async fn table_rows(&self, table: &str) -> Option<Vec<ProbedRow>> {
         match self.probe(table).await {
             Ok(rows) => rows,

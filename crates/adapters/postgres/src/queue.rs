@@ -10,19 +10,20 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Jsonb, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use sluice_application::ports::{
-    ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim, RejectedRow,
-    SourceFile, StoreError, WorkQueue, WorkerId,
+    CommitError, ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim,
+    RejectedRow, SourceFile, StoreError, WorkQueue, WorkerId,
 };
 use sluice_domain::ids::RunId;
 use sluice_domain::pipeline::{LoadStrategy, PipelineSpec};
 use sluice_domain::run::{LogEntry, LogStage, finalize_message};
-use sluice_domain::status::RunStatus;
+use sluice_domain::status::{PartitionStatus, RunStatus};
 use sluice_domain::time::Timestamp;
 
-use crate::error::{DbError, DbResult, IntoStore};
+use crate::error::{DbError, DbResult, IntoCommit, IntoStore};
 use crate::loader::swap_shadow;
 use crate::rows::{
-    PartitionRow, RunSummaryRow, from_json, int4, int8, run_status, ts, uint4, uint8,
+    PartitionRow, RunSummaryRow, from_json, int4, int8, partitions_that_can_become, ts, uint4,
+    uint8,
 };
 use crate::schema::{
     partition_leases, partitions, revisits, run_files, run_leases, run_summaries, runs,
@@ -219,9 +220,9 @@ impl WorkQueue for PgStore {
         claim: &ExtractionClaim,
         result: Option<&ExtractionResult>,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), CommitError> {
         let id = claim.run.id.to_string();
-        let mut conn = self.conn().await.store("complete extraction")?;
+        let mut conn = self.conn().await.fenced("complete extraction")?;
         conn.transaction::<_, DbError, _>(async |conn| {
             let found: Option<(String, Option<i64>)> = run_leases::table
                 .find(&id)
@@ -234,7 +235,7 @@ impl WorkQueue for PgStore {
                 return Err(StoreError::not_found("run", claim.run.id).into());
             };
             if status != RunStatus::Pending.as_str() || token != Some(claim.token.0) {
-                return Err(StoreError::Conflict("extraction lease lost".into()).into());
+                return Err(DbError::Fenced("extraction lease lost"));
             }
             diesel::update(runs::table.find(&id))
                 .set((
@@ -281,7 +282,7 @@ impl WorkQueue for PgStore {
             insert_log(conn, claim.run.id, &result.log).await
         })
         .await
-        .store("complete extraction")
+        .fenced("complete extraction")
     }
 
     async fn run_files(&self, run_id: RunId) -> Result<Vec<SourceFile>, StoreError> {
@@ -343,7 +344,7 @@ impl WorkQueue for PgStore {
                  SELECT p.run_id, p.idx, r.pipeline_id FROM sluice.partitions p \
                  JOIN sluice.runs r ON r.id = p.run_id \
                  WHERE r.status = 'running' \
-                   AND (p.status = 'pending' \
+                   AND (p.status = ANY($4) \
                         OR (p.status = 'running' \
                             AND (p.lease_expires_at IS NULL OR p.lease_expires_at <= $1))) \
                  ORDER BY p.run_id, p.idx LIMIT 1 \
@@ -360,6 +361,11 @@ impl WorkQueue for PgStore {
         .bind::<Timestamptz, _>(ts(now))
         .bind::<Text, _>(&worker.0)
         .bind::<Timestamptz, _>(ts(now.plus_millis(lease_ms)))
+        // A pending partition becomes running; a running one whose lease
+        // expired is taken over as it is, which is not a transition.
+        .bind::<diesel::sql_types::Array<Text>, _>(partitions_that_can_become(
+            PartitionStatus::Running,
+        ))
         .get_result(&mut conn)
         .await
         .optional()
@@ -428,10 +434,13 @@ impl WorkQueue for PgStore {
                 .filter(partition_leases::run_id.eq(claim.run_id.to_string()))
                 .filter(partition_leases::idx.eq(int4(claim.range.index)))
                 .filter(partition_leases::lease_token.eq(claim.token.0))
-                .filter(partition_leases::status.eq("running")),
+                .filter(
+                    partition_leases::status
+                        .eq_any(partitions_that_can_become(PartitionStatus::Pending)),
+                ),
         )
         .set((
-            partition_leases::status.eq("pending"),
+            partition_leases::status.eq(PartitionStatus::Pending.as_str()),
             partition_leases::lease_owner.eq(None::<String>),
             partition_leases::lease_token.eq(None::<i64>),
             partition_leases::lease_expires_at.eq(None::<crate::rows::Ts>),
@@ -511,18 +520,5 @@ impl WorkQueue for PgStore {
             out.extend(done);
         }
         Ok(out)
-    }
-
-    async fn run_status(&self, run_id: RunId) -> Result<RunStatus, StoreError> {
-        let mut conn = self.conn().await.store("run status")?;
-        let status: String = runs::table
-            .find(run_id.to_string())
-            .select(runs::status)
-            .first(&mut conn)
-            .await
-            .optional()
-            .store("run status")?
-            .ok_or_else(|| StoreError::not_found("run", run_id))?;
-        run_status(&status)
     }
 }

@@ -80,6 +80,16 @@ pub(crate) fn run_status(s: &str) -> Result<RunStatus, StoreError> {
     RunStatus::parse(s).ok_or_else(|| corrupt("run status"))
 }
 
+/// The statuses a partition may move to `to` from, by the domain's partition
+/// machine: the `status` guard of every statement that moves partitions.
+pub(crate) fn partitions_that_can_become(to: PartitionStatus) -> Vec<&'static str> {
+    PartitionStatus::ALL
+        .into_iter()
+        .filter(|from| from.can_become(to))
+        .map(PartitionStatus::as_str)
+        .collect()
+}
+
 /// `sluice.api_keys`.
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]

@@ -1,100 +1,83 @@
-//! What a worker needs to load a run's partitions, built once per run.
+//! What a worker needs to load a run's partitions: the run's definition,
+//! files, compiled schema, destination and open source. All of it is fixed
+//! once the run is `running`, so a worker builds it when it first loads a
+//! partition of the run and reuses it for the run's other partitions
+//! ([`RunContexts`]).
 
 use std::sync::Arc;
 
-use sluice_domain::format::{CsvDecoder, CsvDialect, Problem, RecordBody, RecordFormat, Step};
-use sluice_domain::ids::{ConnectorId, RunId};
+use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::pipeline::PipelineSpec;
-use sluice_domain::validation::{CompiledSchema, FieldMapping, encode_canonical_csv};
+use sluice_domain::validation::{CompiledSchema, FieldMapping};
 
+use super::Engine;
 use crate::AppError;
-use crate::ports::{LoadTarget, ObjectSource, RejectedRow, SourceError, SourceFile};
-use crate::reading::{mappings, schema_with_required_keys};
-use crate::usecases::App;
+use crate::ports::{LoadTarget, ObjectSource, SourceFile};
+use crate::reading::{mappings, open_connector, schema_with_required_keys};
 
-/// A run's definition, files, compiled schema and source.
+/// A run's definition, files, compiled schema, destination and source.
 pub(crate) struct RunContext {
+    /// The run.
+    pub run_id: RunId,
+    /// The definition it executes.
     pub spec: PipelineSpec,
+    /// Its files, in index order.
     pub files: Arc<[SourceFile]>,
-    pub mappings: Vec<FieldMapping>,
+    /// The field mapping of each file.
+    mappings: Vec<FieldMapping>,
     /// Used for a file index outside the list (never expected).
-    pub fallback: FieldMapping,
+    fallback: FieldMapping,
+    /// The schema, key columns required.
     pub schema: CompiledSchema,
+    /// Where and how the rows go.
     pub target: LoadTarget,
+    /// The connector's source.
     pub source: Arc<dyn ObjectSource>,
 }
 
-/// Marks a stored rejected record that could not be decoded at all; such a
-/// record keeps its original problem when revisited.
-const MALFORMED_MARK: u8 = 0;
-
-/// The raw form kept for a rejected record.
-pub(crate) fn raw_of(body: RecordBody<'_>) -> Vec<u8> {
-    match body {
-        RecordBody::Fields(f) => encode_canonical_csv(f.iter()),
-        RecordBody::Json(line) => line.to_vec(),
-        RecordBody::Malformed(p) => {
-            let mut raw = vec![MALFORMED_MARK];
-            raw.extend_from_slice(p.message().as_bytes());
-            raw
-        }
+impl RunContext {
+    /// The field mapping of file `index`.
+    pub(crate) fn mapping(&self, index: u32) -> &FieldMapping {
+        self.mappings.get(index as usize).unwrap_or(&self.fallback)
     }
 }
 
-/// Decodes a stored rejected record and passes it to `f`.
-pub(crate) fn with_raw<T>(
-    format: RecordFormat,
-    rejected: &RejectedRow,
-    f: impl FnOnce(RecordBody<'_>) -> T,
-) -> T {
-    if rejected.raw.first() == Some(&MALFORMED_MARK) {
-        let problem = if rejected.raw.get(1..) == Some(Problem::RecordTooLong.message().as_bytes())
-        {
-            Problem::RecordTooLong
-        } else {
-            Problem::UnbalancedQuote
-        };
-        return f(RecordBody::Malformed(problem));
+/// The context of the run a worker loads, kept from one partition claim to
+/// the next. It holds one run at a time: a claim of another run replaces it,
+/// and the worker forgets it as soon as the run has nothing left for it (the
+/// worker failed the run, lost its lease, or found no partition to claim),
+/// so a run that ended or was retried (a retry is a new run) is never served
+/// from here.
+#[derive(Default)]
+pub(crate) struct RunContexts {
+    current: Option<Arc<RunContext>>,
+}
+
+impl RunContexts {
+    /// The kept context, if it is `run`'s.
+    pub(crate) fn current(&self, run: RunId) -> Option<Arc<RunContext>> {
+        self.current.clone().filter(|c| c.run_id == run)
     }
-    match format {
-        RecordFormat::Jsonl => {
-            let line = rejected.raw.strip_suffix(b"\n").unwrap_or(&rejected.raw);
-            f(RecordBody::Json(line))
-        }
-        RecordFormat::Csv(_) => {
-            let mut decoder = CsvDecoder::new(CsvDialect::default(), 1, usize::MAX);
-            let mut input: &[u8] = &rejected.raw;
-            match decoder.next(&mut input, true) {
-                Step::Record(r) => f(r.body),
-                _ => f(RecordBody::Malformed(Problem::UnbalancedQuote)),
-            }
-        }
+
+    /// Keeps `ctx` (in place of any other) and returns it shared.
+    pub(crate) fn keep(&mut self, ctx: RunContext) -> Arc<RunContext> {
+        let ctx = Arc::new(ctx);
+        self.current = Some(ctx.clone());
+        ctx
+    }
+
+    /// Forgets the kept context.
+    pub(crate) fn forget(&mut self) {
+        self.current = None;
     }
 }
 
-impl App {
-    /// The connector's name and its object source (or why the source cannot
-    /// be opened). The error is a failed lookup of the connector or its
-    /// credentials.
-    pub(crate) async fn connector_source(
-        &self,
-        id: ConnectorId,
-    ) -> Result<(String, Result<Arc<dyn ObjectSource>, SourceError>), AppError> {
-        let connector = self.ports().connectors.get_connector(id).await?;
-        let credentials = self.ports().connectors.connector_credentials(id).await?;
-        let source = self.ports().sources.open(&connector, &credentials);
-        Ok((connector.name, source))
-    }
-
+impl Engine {
     /// The run ids whose rows count as "this load": the run and, through
     /// resumable retries, the runs it continues.
-    pub(crate) async fn lineage(
-        &self,
-        pipeline: sluice_domain::ids::PipelineId,
-        run_id: RunId,
-    ) -> Result<Vec<RunId>, AppError> {
+    async fn lineage(&self, pipeline: PipelineId, run_id: RunId) -> Result<Vec<RunId>, AppError> {
         let mut lineage = vec![run_id];
-        let mut current = self.ports().runs.get_run(pipeline, run_id).await?;
+        let mut current = self.ports.runs.get_run(pipeline, run_id).await?;
         while current.metadata.resumable == Some(true) {
             let Some(prev) = current.metadata.retry_of else {
                 break;
@@ -103,29 +86,26 @@ impl App {
                 break;
             }
             lineage.push(prev);
-            current = self.ports().runs.get_run(pipeline, prev).await?;
+            current = self.ports.runs.get_run(pipeline, prev).await?;
         }
         Ok(lineage)
     }
 
+    /// Builds the context of a `running` run.
     pub(crate) async fn run_context(
         &self,
         run_id: RunId,
-        pipeline: sluice_domain::ids::PipelineId,
+        pipeline: PipelineId,
     ) -> Result<RunContext, AppError> {
-        let spec = self.ports().runs.run_spec(run_id).await?;
-        let files: Arc<[SourceFile]> = self.ports().queue.run_files(run_id).await?.into();
-        let source = self.connector_source(spec.connector_id).await?.1?;
+        let spec = self.ports.runs.run_spec(run_id).await?;
+        let files: Arc<[SourceFile]> = self.ports.queue.run_files(run_id).await?.into();
+        let source = open_connector(&self.ports, spec.connector_id, None)
+            .await?
+            .source;
         let schema = CompiledSchema::new(&schema_with_required_keys(&spec))?;
-        let target = LoadTarget {
-            run_id,
-            table: spec.destination.table.clone(),
-            schema: spec.schema.clone(),
-            key_columns: spec.destination.key_columns.clone(),
-            strategy: spec.load_strategy,
-            lineage: self.lineage(pipeline, run_id).await?,
-        };
+        let target = LoadTarget::new(run_id, &spec, self.lineage(pipeline, run_id).await?);
         Ok(RunContext {
+            run_id,
             mappings: mappings(&spec, &files),
             fallback: FieldMapping::positional(&spec.schema),
             spec,
@@ -134,12 +114,5 @@ impl App {
             target,
             source,
         })
-    }
-}
-
-impl RunContext {
-    /// The field mapping of file `index`.
-    pub(crate) fn mapping(&self, index: u32) -> &FieldMapping {
-        self.mappings.get(index as usize).unwrap_or(&self.fallback)
     }
 }

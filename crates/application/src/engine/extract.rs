@@ -7,18 +7,23 @@ use futures::StreamExt;
 
 use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
 
+use super::Engine;
 use super::lease::{Claimed, LeaseKeeper};
 use crate::AppError;
-use crate::ports::{ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile};
-use crate::reading::{HeaderCheck, ReadItem, RecordReader, check_header, list_source_files};
-use crate::usecases::App;
+use crate::ports::{
+    CommitError, ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile,
+};
+use crate::reading::{
+    ConnectorSource, HeaderCheck, OpenError, ReadItem, RecordReader, check_header,
+    list_source_files, open_connector,
+};
 
 /// Entries kept by the row index while counting: bounds its memory while
 /// still cutting partitions within 1/32768 of the ideal size.
 const ROW_INDEX_CAPACITY: usize = 32_768;
 
 /// Why an extraction stopped: the run must fail with this message.
-pub(crate) struct ExtractFailure(pub String);
+struct ExtractFailure(String);
 
 impl From<AppError> for ExtractFailure {
     fn from(e: AppError) -> Self {
@@ -26,126 +31,114 @@ impl From<AppError> for ExtractFailure {
     }
 }
 
-impl App {
+impl Engine {
     /// Extracts a claimed run and moves it to `running`, or fails it with a
     /// log entry saying why.
     pub(crate) async fn extract(&self, claim: ExtractionClaim) -> Result<(), AppError> {
+        let extraction = Extraction::start(self, claim);
+        match extraction.result().await {
+            Ok(result) => extraction.complete(result.as_ref()).await,
+            Err(ExtractFailure(message)) => extraction.fail(message).await,
+        }
+    }
+}
+
+/// A pending run being extracted: the claim and the keeper renewing its
+/// lease while the source is listed and counted.
+struct Extraction<'a> {
+    engine: &'a Engine,
+    claim: ExtractionClaim,
+    keeper: LeaseKeeper,
+}
+
+impl<'a> Extraction<'a> {
+    fn start(engine: &'a Engine, claim: ExtractionClaim) -> Self {
         let keeper = LeaseKeeper::start(
-            self.ports().queue.clone(),
-            self.ports().clock.clone(),
+            engine.ports.queue.clone(),
+            engine.ports.clock.clone(),
             Claimed::Extraction(Box::new(claim.clone())),
-            self.settings().lease_ms,
+            engine.tunables.lease_ms,
         );
-        let outcome = self.extract_inner(&claim, &keeper).await;
-        match outcome {
-            Ok(result) => {
-                let now = self.ports().clock.now();
-                match self
-                    .ports()
-                    .queue
-                    .complete_extraction(&claim, result.as_ref(), now)
-                    .await
-                {
-                    Ok(()) => {
-                        self.work_created();
-                        Ok(())
-                    }
-                    // Another worker took over after our lease expired: its result wins.
-                    Err(crate::ports::StoreError::Conflict(_)) => Ok(()),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Err(ExtractFailure(message)) => {
-                if keeper.is_lost() {
-                    return Ok(());
-                }
-                let entry = LogEntry {
-                    stage: LogStage::Extract,
-                    message,
-                    timestamp: self.ports().clock.now(),
-                };
-                tracing::warn!(run = %claim.run.id, reason = %entry.message, "run failed during extraction");
-                self.ports()
-                    .queue
-                    .fail_run(claim.run.id, &entry, entry.timestamp)
-                    .await?;
-                Ok(())
-            }
+        Self {
+            engine,
+            claim,
+            keeper,
         }
     }
 
-    async fn extract_inner(
-        &self,
-        claim: &ExtractionClaim,
-        keeper: &LeaseKeeper,
-    ) -> Result<Option<ExtractionResult>, ExtractFailure> {
-        let spec = &claim.spec;
-        let connector = self
-            .ports()
-            .connectors
-            .get_connector(spec.connector_id)
+    /// Stores what extraction found and moves the run to `running`.
+    async fn complete(&self, result: Option<&ExtractionResult>) -> Result<(), AppError> {
+        let now = self.engine.ports.clock.now();
+        match self
+            .engine
+            .ports
+            .queue
+            .complete_extraction(&self.claim, result, now)
             .await
-            .map_err(|e| {
-                ExtractFailure(format!(
-                    "Connector {} is unavailable: {e}",
-                    spec.connector_id
-                ))
-            })?;
-        let credentials = self
-            .ports()
-            .connectors
-            .connector_credentials(spec.connector_id)
-            .await
-            .map_err(AppError::from)?;
-        let source = self
-            .ports()
-            .sources
-            .open(&connector, &credentials)
-            .map_err(|e| {
-                ExtractFailure(format!("Cannot open connector {}: {e}", connector.name))
-            })?;
-        let target = LoadTarget {
-            run_id: claim.run.id,
-            table: spec.destination.table.clone(),
-            schema: spec.schema.clone(),
-            key_columns: spec.destination.key_columns.clone(),
-            strategy: spec.load_strategy,
-            lineage: vec![claim.run.id],
-        };
-        if claim.resume {
+        {
+            Ok(()) => {
+                self.engine.wake.work_created();
+                Ok(())
+            }
+            // Another worker took over after our lease expired: its result wins.
+            Err(CommitError::Fenced(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Fails the run with `message`, unless the lease was lost (then the run
+    /// is another worker's to extract).
+    async fn fail(&self, message: String) -> Result<(), AppError> {
+        if self.keeper.is_lost() {
+            return Ok(());
+        }
+        let entry = self.log(message);
+        tracing::warn!(run = %self.claim.run.id, reason = %entry.message, "run failed during extraction");
+        self.engine
+            .ports
+            .queue
+            .fail_run(self.claim.run.id, &entry, entry.timestamp)
+            .await?;
+        Ok(())
+    }
+
+    /// A log entry of stage `extract`, now.
+    fn log(&self, message: String) -> LogEntry {
+        LogEntry {
+            stage: LogStage::Extract,
+            message,
+            timestamp: self.engine.ports.clock.now(),
+        }
+    }
+
+    /// What extraction finds: for a resumable retry nothing (the original
+    /// run's files and partitions are kept, once checked unchanged), else
+    /// the files, their rows and the partitions.
+    async fn result(&self) -> Result<Option<ExtractionResult>, ExtractFailure> {
+        let spec = &self.claim.spec;
+        let source = self.open_source().await?;
+        let target = LoadTarget::new(self.claim.run.id, spec, vec![self.claim.run.id]);
+        if self.claim.resume {
             let files = self
-                .ports()
+                .engine
+                .ports
                 .queue
-                .run_files(claim.run.id)
+                .run_files(self.claim.run.id)
                 .await
                 .map_err(AppError::from)?;
-            check_unchanged(&*source, &files).await?;
+            check_unchanged(&*source.source, &files).await?;
             self.prepare(&target).await?;
             return Ok(None);
         }
-        let mut files = list_source_files(&*source, spec, None)
+        let mut files = list_source_files(&source, spec)
             .await
             .map_err(ExtractFailure)?;
-        let (total, index) = self.count_rows(&source, &mut files, spec, keeper).await?;
-        let mut log = vec![LogEntry {
-            stage: LogStage::Extract,
-            message: format!("Read {total} rows from source ({} files)", files.len()),
-            timestamp: self.ports().clock.now(),
-        }];
-        if spec.has_header() {
-            for f in &files {
-                let header = f.header.clone().unwrap_or_default();
-                match check_header(spec, &f.key, &header).1 {
-                    HeaderCheck::Fits => {}
-                    HeaderCheck::SharesNothing(message) => return Err(ExtractFailure(message)),
-                    HeaderCheck::Lacks(message) => log.push(LogEntry {
-                        stage: LogStage::Extract,
-                        message,
-                        timestamp: self.ports().clock.now(),
-                    }),
-                }
-            }
-        }
+        let (total, index) = self.count_rows(&source.source, &mut files).await?;
+        let mut log = vec![self.log(format!(
+            "Read {total} rows from source ({} files)",
+            files.len()
+        ))];
+        log.extend(self.header_warnings(&files)?);
         self.prepare(&target).await?;
         Ok(Some(ExtractionResult {
             partitions: index.cut(total, spec.partitions),
@@ -155,8 +148,44 @@ impl App {
         }))
     }
 
+    /// The run's source, or the message the run fails with.
+    async fn open_source(&self) -> Result<ConnectorSource, ExtractFailure> {
+        let id = self.claim.spec.connector_id;
+        open_connector(&self.engine.ports, id, None)
+            .await
+            .map_err(|e| match e {
+                OpenError::Connector(e) => {
+                    ExtractFailure(format!("Connector {id} is unavailable: {e}"))
+                }
+                OpenError::Credentials(e) => AppError::from(e).into(),
+                OpenError::Refused { connector, error } => {
+                    ExtractFailure(format!("Cannot open connector {connector}: {error}"))
+                }
+            })
+    }
+
+    /// The log entries of headers lacking schema columns; a header sharing
+    /// none fails the run.
+    fn header_warnings(&self, files: &[SourceFile]) -> Result<Vec<LogEntry>, ExtractFailure> {
+        let spec = &self.claim.spec;
+        if !spec.has_header() {
+            return Ok(Vec::new());
+        }
+        let mut log = Vec::new();
+        for f in files {
+            let header = f.header.clone().unwrap_or_default();
+            match check_header(spec, &f.key, &header).1 {
+                HeaderCheck::Fits => {}
+                HeaderCheck::SharesNothing(message) => return Err(ExtractFailure(message)),
+                HeaderCheck::Lacks(message) => log.push(self.log(message)),
+            }
+        }
+        Ok(log)
+    }
+
     async fn prepare(&self, target: &LoadTarget) -> Result<(), ExtractFailure> {
-        self.ports()
+        self.engine
+            .ports
             .loader
             .prepare_destination(target)
             .await
@@ -176,9 +205,8 @@ impl App {
         &self,
         source: &Arc<dyn ObjectSource>,
         files: &mut [SourceFile],
-        spec: &sluice_domain::pipeline::PipelineSpec,
-        keeper: &LeaseKeeper,
     ) -> Result<(u64, RowIndex), ExtractFailure> {
+        let spec = &self.claim.spec;
         let parallel = std::thread::available_parallelism()
             .map_or(2, std::num::NonZeroUsize::get)
             .max(1);
@@ -201,7 +229,7 @@ impl App {
                 .buffered(parallel)
                 .collect()
                 .await;
-        if keeper.is_lost() {
+        if self.keeper.is_lost() {
             return Err(ExtractFailure("extraction lease lost".into()));
         }
         let mut index = RowIndex::new(ROW_INDEX_CAPACITY);

@@ -4,18 +4,19 @@
 use sluice_domain::run::{LogEntry, LogStage};
 use sluice_domain::status::RunStatus;
 
+use super::Engine;
 use crate::AppError;
 use crate::ports::FinalizedRun;
-use crate::usecases::App;
+use crate::reading::open_connector;
 
-impl App {
+impl Engine {
     /// Finalises every run whose partitions are all done, then cleans up
     /// their touch files. Returns how many runs were finalised.
     pub(crate) async fn finalize_runs(&self) -> Result<usize, AppError> {
         let done = self
-            .ports()
+            .ports
             .queue
-            .finalize_ready_runs(self.ports().clock.now())
+            .finalize_ready_runs(self.ports.clock.now())
             .await?;
         for run in &done {
             tracing::info!(run = %run.run.id, status = %run.run.status, "run finished");
@@ -43,17 +44,9 @@ impl App {
         {
             return Ok(());
         }
-        let connector = self
-            .ports()
-            .connectors
-            .get_connector(done.spec.connector_id)
-            .await?;
-        let credentials = self
-            .ports()
-            .connectors
-            .connector_credentials(done.spec.connector_id)
-            .await?;
-        let source = self.ports().sources.open(&connector, &credentials)?;
+        let source = open_connector(&self.ports, done.spec.connector_id, None)
+            .await?
+            .source;
         let message = match source.head(key).await? {
             None => format!("Touch file {key} was already gone"),
             Some(info) if info.etag.as_deref().is_some_and(|e| e != etag) => {
@@ -69,9 +62,9 @@ impl App {
         let entry = LogEntry {
             stage: LogStage::Finalize,
             message,
-            timestamp: self.ports().clock.now(),
+            timestamp: self.ports.clock.now(),
         };
-        self.ports().runs.append_log(run.id, &entry).await?;
+        self.ports.runs.append_log(run.id, &entry).await?;
         Ok(())
     }
 }

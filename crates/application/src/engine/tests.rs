@@ -13,41 +13,58 @@ use sluice_domain::run::LogStage;
 use sluice_domain::status::{PartitionStatus, RunStatus};
 use sluice_domain::time::Timestamp;
 
-use super::Worker;
-use crate::ports::{ObjectSource, PageRequest, RunStore, SourceError, WorkerId};
+use super::{Engine, Worker};
+use crate::Tunables;
+use crate::ports::Ports;
+use crate::ports::{
+    ObjectSource, ObjectSourceFactory, PageRequest, RunStore, SourceError, WorkerId,
+};
 use crate::testing::{
     DestinationProbe, InMemorySource, InMemorySourceFactory, InMemoryStore, ManualClock,
     SequentialIds,
 };
-use crate::usecases::{App, Ports, Principal, Settings, from_json};
+use crate::usecases::{Principal, UseCases, from_json};
 
 struct Harness {
-    app: App,
+    app: UseCases,
+    engine: Engine,
     store: InMemoryStore,
     source: InMemorySource,
     admin: Principal,
 }
 
 fn harness(batch_rows: usize) -> Harness {
+    harness_with(batch_rows, |factory| Arc::new(factory))
+}
+
+/// A harness whose sources come through `wrap` (to watch how they are used).
+fn harness_with(
+    batch_rows: usize,
+    wrap: impl FnOnce(InMemorySourceFactory) -> Arc<dyn ObjectSourceFactory>,
+) -> Harness {
     let store = InMemoryStore::new();
     let source = InMemorySource::new(7);
     let ports = Ports::from_store(
         Arc::new(store.clone()),
-        Arc::new(InMemorySourceFactory(source.clone())),
+        wrap(InMemorySourceFactory(source.clone())),
         Arc::new(ManualClock::new(Timestamp(1_750_000_000_000))),
         Arc::new(SequentialIds::default()),
     );
-    let settings = Settings {
+    let tunables = Tunables {
         batch_rows,
         source_retry_ms: 1,
-        ..Settings::default()
+        ..Tunables::default()
     };
     let admin = Principal {
         key_id: ApiKeyId::from_ulid(Ulid(1)),
         role: Role::Admin,
     };
+    let app = UseCases::new(ports.clone(), tunables.clone());
+    // One wake-up signal, as in `sluice serve`.
+    let engine = Engine::new(ports, tunables).with_wake(app.wake().clone());
     Harness {
-        app: App::new(ports, settings),
+        app,
+        engine,
         store,
         source,
         admin,
@@ -57,7 +74,7 @@ fn harness(batch_rows: usize) -> Harness {
 impl Harness {
     fn worker(&self, n: u32) -> Worker {
         Worker::new(
-            self.app.clone(),
+            self.engine.clone(),
             WorkerId(format!("w{n}")),
             Duration::from_millis(1),
         )
@@ -684,7 +701,7 @@ async fn idle_workers_wake_when_work_is_created() {
     let hour = Duration::from_secs(3600);
     let workers: Vec<_> = (1..=2)
         .map(|n| {
-            let w = Worker::new(h.app.clone(), WorkerId(format!("idle{n}")), hour)
+            let w = Worker::new(h.engine.clone(), WorkerId(format!("idle{n}")), hour)
                 .with_shutdown(stop_rx.clone());
             tokio::spawn(w.run())
         })
@@ -854,4 +871,107 @@ async fn a_pipeline_naming_a_missing_connector_is_refused_on_that_field() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// Counts the sources a factory opens and the reads made on them.
+#[derive(Clone, Default)]
+struct Counts {
+    opens: Arc<std::sync::atomic::AtomicUsize>,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Counts {
+    fn opens(&self) -> usize {
+        self.opens.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+struct CountingFactory(InMemorySourceFactory, Counts);
+
+impl ObjectSourceFactory for CountingFactory {
+    fn open(
+        &self,
+        connector: &sluice_domain::connector::Connector,
+        credentials: &sluice_domain::connector::Credentials,
+    ) -> Result<Arc<dyn ObjectSource>, SourceError> {
+        self.1
+            .opens
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Arc::new(CountingSource(
+            self.0.open(connector, credentials)?,
+            self.1.clone(),
+        )))
+    }
+}
+
+struct CountingSource(Arc<dyn ObjectSource>, Counts);
+
+#[async_trait::async_trait]
+impl ObjectSource for CountingSource {
+    async fn list(
+        &self,
+        prefix: &str,
+        pattern: Option<&str>,
+        exclude: &[String],
+    ) -> Result<Vec<crate::ports::ObjectInfo>, SourceError> {
+        self.0.list(prefix, pattern, exclude).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<crate::ports::ObjectInfo>, SourceError> {
+        self.0.head(key).await
+    }
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        gzip: bool,
+    ) -> Result<crate::ports::ByteStream, SourceError> {
+        self.1
+            .reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.read(key, offset, gzip).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), SourceError> {
+        self.0.delete(key).await
+    }
+    async fn check(&self) -> Result<(), SourceError> {
+        self.0.check().await
+    }
+}
+
+/// One reader per partition claim, one context per run per worker: a run of
+/// 4 partitions in batches of 10 rows (40 batches) opens the connector twice
+/// (extraction; then the first partition's context, which the other three
+/// reuse) and reads the file 5 times (counting it, then once per partition),
+/// not once per batch.
+#[tokio::test]
+async fn a_worker_reads_each_partition_once_and_builds_the_run_context_once() {
+    let counts = Counts::default();
+    let watched = counts.clone();
+    let h = harness_with(10, move |f| Arc::new(CountingFactory(f, watched)));
+    h.source.put("in/a.csv", customers_csv(400));
+    let p = h.pipeline("append", json!({})).await;
+    let opened_before = counts.opens();
+    let run_id = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    assert_eq!(run.status, RunStatus::CompletedWithErrors);
+    assert_eq!(run.counters.processed(), 400);
+    assert_eq!(run.partition_count, 4);
+    assert_eq!(
+        counts.opens() - opened_before,
+        2,
+        "extraction, then one context"
+    );
+    assert_eq!(
+        counts.reads(),
+        1 + 4,
+        "one count, then one read per partition"
+    );
+    // Another run of the same pipeline is another context.
+    let second = h.run_to_end(p.id).await;
+    assert_ne!(second, run_id);
+    assert_eq!(counts.opens() - opened_before, 4);
 }

@@ -1,13 +1,15 @@
 //! The worker loop: claim work, do it, repeat; idle politely when there is none.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::partition::PartitionEnd;
+use super::Engine;
+use super::context::RunContexts;
+use super::partition::{PartitionEnd, PartitionLoad};
 use crate::AppError;
-use crate::ports::WorkerId;
-use crate::usecases::App;
+use crate::ports::{PartitionClaim, WorkerId};
 
 /// What one step of a worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,24 +25,36 @@ pub enum WorkerOutcome {
 }
 
 /// One worker: claims extractions and partitions from the shared queue.
-#[derive(Debug, Clone)]
 pub struct Worker {
-    app: App,
+    engine: Engine,
     id: WorkerId,
     idle: Duration,
     stop: watch::Receiver<bool>,
+    /// The context of the run whose partitions it loads, kept between claims.
+    contexts: Mutex<RunContexts>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("idle", &self.idle)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Worker {
-    /// A worker named `id`, waiting `idle` between polls of an empty queue.
-    pub fn new(app: App, id: WorkerId, idle: Duration) -> Self {
+    /// A worker of `engine` named `id`, waiting `idle` between polls of an
+    /// empty queue.
+    pub fn new(engine: Engine, id: WorkerId, idle: Duration) -> Self {
         // A channel whose sender is gone: `stop` stays false for good.
         let (_, stop) = watch::channel(false);
         Self {
-            app,
+            engine,
             id,
             idle,
             stop,
+            contexts: Mutex::new(RunContexts::default()),
         }
     }
 
@@ -54,16 +68,15 @@ impl Worker {
     /// Does one unit of work: finalise ready runs, else extract a pending run,
     /// else load a partition.
     pub async fn step(&self) -> Result<WorkerOutcome, AppError> {
-        let ports = self.app.ports();
-        let lease = self.app.settings().lease_ms;
+        let (ports, lease) = (&self.engine.ports, self.engine.tunables.lease_ms);
         if let Some(claim) = ports
             .queue
             .claim_extraction(&self.id, ports.clock.now(), lease)
             .await?
         {
             tracing::info!(worker = %self.id.0, run = %claim.run.id, "extracting");
-            self.app.extract(claim).await?;
-            self.app.finalize_runs().await?;
+            self.engine.extract(claim).await?;
+            self.engine.finalize_runs().await?;
             return Ok(WorkerOutcome::Extracted);
         }
         if let Some(claim) = ports
@@ -72,16 +85,52 @@ impl Worker {
             .await?
         {
             tracing::debug!(worker = %self.id.0, run = %claim.run_id, partition = claim.range.index, "loading partition");
-            let end = self.app.load_partition(claim, &self.stop).await?;
-            if end != PartitionEnd::Abandoned {
-                self.app.finalize_runs().await?;
+            let end = self.load(claim).await;
+            if !matches!(end, Ok(PartitionEnd::Completed)) {
+                // The run has nothing more for this worker, or it could not
+                // tell: build its context afresh if it comes back to it.
+                self.contexts().forget();
+            }
+            if matches!(end?, PartitionEnd::Completed | PartitionEnd::FailedRun) {
+                self.engine.finalize_runs().await?;
             }
             return Ok(WorkerOutcome::Loaded);
         }
-        if self.app.finalize_runs().await? > 0 {
+        self.contexts().forget();
+        if self.engine.finalize_runs().await? > 0 {
             return Ok(WorkerOutcome::Finalized);
         }
         Ok(WorkerOutcome::Idle)
+    }
+
+    /// Loads a claimed partition with the context of its run (kept from the
+    /// worker's previous claim of the same run, or built now).
+    async fn load(&self, claim: PartitionClaim) -> Result<PartitionEnd, AppError> {
+        let kept = self.contexts().current(claim.run_id);
+        let ctx = match kept {
+            Some(ctx) => ctx,
+            None => match self
+                .engine
+                .run_context(claim.run_id, claim.pipeline_id)
+                .await
+            {
+                Ok(ctx) => self.contexts().keep(ctx),
+                Err(e) => {
+                    let message = format!("Cannot load partition {}: {e}", claim.range.index);
+                    return self.engine.fail_run_of(&claim, message).await;
+                }
+            },
+        };
+        PartitionLoad::start(&self.engine, ctx, claim)
+            .run(&self.stop)
+            .await
+    }
+
+    fn contexts(&self) -> std::sync::MutexGuard<'_, RunContexts> {
+        // A poisoned cache only loses what it kept.
+        self.contexts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Steps until there is nothing left to do (for tests and one-shot use).
@@ -96,7 +145,7 @@ impl Worker {
     pub async fn run(self) {
         let mut shutdown = self.stop.clone();
         tracing::info!(worker = %self.id.0, "worker started");
-        let wake = self.app.wake().clone();
+        let wake = self.engine.wake.clone();
         loop {
             if *shutdown.borrow() {
                 break;

@@ -2,16 +2,15 @@
 //! loads exactly-once.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::ids::RunId;
-use sluice_domain::pipeline::LoadStrategy;
+use sluice_domain::pipeline::{LoadStrategy, PipelineSpec};
 use sluice_domain::run::Checkpoint;
 use sluice_domain::schema::Schema;
 use sluice_domain::time::Timestamp;
 use sluice_domain::validation::{RowError, ValidBatch};
 
-use super::{PartitionClaim, StoreError};
+use super::{CommitError, PartitionClaim, StoreError};
 
 /// Where and how a run loads.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,9 +31,24 @@ pub struct LoadTarget {
     pub lineage: Vec<RunId>,
 }
 
+impl LoadTarget {
+    /// The target of run `run_id` executing `spec`, with its `lineage` (the
+    /// run first).
+    pub fn new(run_id: RunId, spec: &PipelineSpec, lineage: Vec<RunId>) -> Self {
+        Self {
+            run_id,
+            table: spec.destination.table.clone(),
+            schema: spec.schema.clone(),
+            key_columns: spec.destination.key_columns.clone(),
+            strategy: spec.load_strategy,
+            lineage,
+        }
+    }
+}
+
 /// A record that failed validation, kept raw so a retry can validate it again
 /// against a changed schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedRow {
     /// Row number.
     pub row: u64,
@@ -100,8 +114,11 @@ pub trait BulkLoader: Send + Sync {
     /// (or shadow) table by the target's strategy, the validation errors and
     /// rejected records, the partition's counters, rate and checkpoint (and
     /// `completed` status when the checkpoint reaches the end of its range).
-    /// Fenced: `Conflict` (nothing written) when the claim's token no longer
-    /// holds the partition or the run is no longer `running`.
+    /// Fenced: [`CommitError::Fenced`] when the claim's token no longer holds
+    /// the partition or the run is no longer `running`;
+    /// [`CommitError::Destination`] when the destination table refuses a row
+    /// (e.g. a unique index of an existing table that an `append` without
+    /// key columns repeats). Nothing is written in either case.
     ///
     /// Strategy rules:
     /// * `append`: without keys every row is inserted. With keys, a row whose
@@ -117,5 +134,5 @@ pub trait BulkLoader: Send + Sync {
     /// In every case `skipped = valid rows - loaded`, so `processed = loaded +
     /// skipped + failed` holds whatever the batch timing, and for `append` and
     /// `replace` `skippedRows` is exact (valid rows minus distinct new keys).
-    async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, StoreError>;
+    async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, CommitError>;
 }

@@ -10,6 +10,8 @@
 //!
 //! Storage ports are `#[async_trait]` traits held as `Arc<dyn Port>`.
 
+use std::sync::Arc;
+
 mod clock;
 mod loader;
 mod queue;
@@ -20,9 +22,11 @@ pub mod system;
 pub use clock::{Clock, IdGenerator};
 pub use loader::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, RejectedRow};
 pub use queue::{
-    ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim, SourceFile,
-    WorkQueue, WorkerId,
+    CommitError, ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim,
+    SourceFile, WorkQueue, WorkerId,
 };
+#[cfg(test)]
+pub use source::MockObjectSourceFactory;
 pub use source::{ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError};
 pub use store::{
     ApiKey, ApiKeyStore, ConnectorStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewApiKey, NewRun, Page,
@@ -30,7 +34,66 @@ pub use store::{
     StoreError,
 };
 
-#[cfg(any(test, feature = "mock"))]
-pub use clock::{MockClock, MockIdGenerator};
-#[cfg(any(test, feature = "mock"))]
-pub use source::MockObjectSourceFactory;
+/// Every port the use cases and the engine need.
+#[derive(Clone)]
+pub struct Ports {
+    /// API keys.
+    pub api_keys: Arc<dyn ApiKeyStore>,
+    /// Connectors.
+    pub connectors: Arc<dyn ConnectorStore>,
+    /// Pipelines.
+    pub pipelines: Arc<dyn PipelineStore>,
+    /// Runs.
+    pub runs: Arc<dyn RunStore>,
+    /// Polling state.
+    pub polling: Arc<dyn PollingStore>,
+    /// Work queue.
+    pub queue: Arc<dyn WorkQueue>,
+    /// Bulk loader.
+    pub loader: Arc<dyn BulkLoader>,
+    /// Object sources.
+    pub sources: Arc<dyn ObjectSourceFactory>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Ids.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Ports {
+    /// Every storage port from one store implementing them all (the usual case).
+    pub fn from_store<S>(
+        store: Arc<S>,
+        sources: Arc<dyn ObjectSourceFactory>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self
+    where
+        S: ApiKeyStore
+            + ConnectorStore
+            + PipelineStore
+            + RunStore
+            + PollingStore
+            + WorkQueue
+            + BulkLoader
+            + 'static,
+    {
+        Self {
+            api_keys: store.clone(),
+            connectors: store.clone(),
+            pipelines: store.clone(),
+            runs: store.clone(),
+            polling: store.clone(),
+            queue: store.clone(),
+            loader: store,
+            sources,
+            clock,
+            ids,
+        }
+    }
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}

@@ -9,26 +9,48 @@
 //! partitioned, killed mid-commit) can never overwrite the new holder's work.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::pipeline::PipelineSpec;
 use sluice_domain::run::{Checkpoint, Counters, LogEntry, PartitionRange, Run};
-use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 
 use super::StoreError;
 
+/// Why a fenced write did not happen. The fenced writes are the two a lease
+/// holder makes to hand over its work: [`WorkQueue::complete_extraction`] and
+/// [`super::BulkLoader::commit_batch`]. Whatever the variant, nothing was
+/// written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The claim's token no longer holds the work (its lease expired and
+    /// another worker claimed it), or the run is no longer in the state the
+    /// write needs (it was cancelled, failed or finished). The holder must
+    /// let go of the work and change nothing.
+    #[error("fenced out: {0}")]
+    Fenced(String),
+    /// The destination table refused the rows: one of its constraints (a
+    /// unique index or primary key, NOT NULL, a check, a foreign key) or a
+    /// column that cannot hold a value. The message names the constraint or
+    /// column. Retrying the same rows cannot help. Only
+    /// [`super::BulkLoader::commit_batch`] returns it.
+    #[error("{0}")]
+    Destination(String),
+    /// The store failed otherwise; [`StoreError::Unavailable`] may be retried.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Names a worker (host, process, random suffix), for lease ownership and logs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WorkerId(pub String);
 
 /// The fencing token of one claim. A new claim of the same work gets a new token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeaseToken(pub i64);
 
 /// A file of a run's source, in the run's sorted file list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
     /// Position in the run's file list (lexical key order).
     pub index: u32,
@@ -122,15 +144,15 @@ pub trait WorkQueue: Send + Sync {
     ) -> Result<Option<ExtractionClaim>, StoreError>;
 
     /// Stores what extraction found and moves the run to `running`, in one
-    /// transaction fenced by the claim's token (`Conflict` if the lease was
-    /// lost or the run is no longer pending). For a resumable retry `result`
-    /// is `None`: the copied files and partitions are kept.
+    /// transaction fenced by the claim's token ([`CommitError::Fenced`] if
+    /// the lease was lost or the run is no longer pending). For a resumable
+    /// retry `result` is `None`: the copied files and partitions are kept.
     async fn complete_extraction(
         &self,
         claim: &ExtractionClaim,
         result: Option<&ExtractionResult>,
         now: Timestamp,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), CommitError>;
 
     /// The file list of a run, in index order.
     async fn run_files(&self, run_id: RunId) -> Result<Vec<SourceFile>, StoreError>;
@@ -190,7 +212,4 @@ pub trait WorkQueue: Send + Sync {
     /// into place, logs the outcome, all in one transaction per run; at most
     /// one caller finalises a given run. Returns the runs it finalised.
     async fn finalize_ready_runs(&self, now: Timestamp) -> Result<Vec<FinalizedRun>, StoreError>;
-
-    /// The run's status, to notice cancellation between batches.
-    async fn run_status(&self, run_id: RunId) -> Result<RunStatus, StoreError>;
 }

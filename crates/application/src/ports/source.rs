@@ -80,8 +80,10 @@ pub trait ObjectSource: Send + Sync {
     async fn check(&self) -> Result<(), SourceError>;
 }
 
-/// Builds an [`ObjectSource`] from a connector's settings and secrets.
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+/// Builds an [`ObjectSource`] from a connector's settings and secrets. (A
+/// mockall mock in this crate's own tests, where what matters is how the
+/// use cases call it.)
+#[cfg_attr(test, mockall::automock)]
 pub trait ObjectSourceFactory: Send + Sync {
     /// Opens the connector. `InvalidConfig` when its settings cannot work.
     fn open(

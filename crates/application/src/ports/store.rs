@@ -10,7 +10,6 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use serde::Serialize;
 use sluice_domain::connector::{Connector, Credentials};
 use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
 use sluice_domain::pipeline::{Pipeline, PipelineSpec};
@@ -80,8 +79,7 @@ impl Default for PageRequest {
 }
 
 /// One page of a list, newest first. `next_cursor` is `None` on the last page.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
@@ -90,8 +88,7 @@ pub struct Page<T> {
 }
 
 /// An API key as stored (only the SHA-256 of the secret is kept).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     /// Id.
     pub id: ApiKeyId,
@@ -104,7 +101,6 @@ pub struct ApiKey {
     /// Creation time.
     pub created_at: Timestamp,
     /// When it was revoked; revoked keys no longer authenticate.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
 }
 
@@ -259,9 +255,6 @@ pub trait RunStore: Send + Sync {
         pipeline_id: PipelineId,
         page: &PageRequest,
     ) -> Result<Page<Run>, StoreError>;
-
-    /// The newest run of a pipeline, if any.
-    async fn latest_run(&self, pipeline_id: PipelineId) -> Result<Option<Run>, StoreError>;
 
     /// A run's partitions in index order (empty before extraction).
     async fn list_partitions(&self, run_id: RunId) -> Result<Vec<Partition>, StoreError>;

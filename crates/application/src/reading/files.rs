@@ -1,34 +1,26 @@
 //! The files a run reads: the listing of a pipeline's prefix and pattern, in
 //! the order a run reads them.
 
-use crate::ports::{ObjectSource, SourceError, SourceFile};
+use super::ConnectorSource;
+use crate::ports::SourceFile;
 
 /// The files a run of `spec` reads, in lexical key order without the touch
 /// file, not yet counted. The error is the message a run logs: the listing
-/// failed (or took longer than `timeout`), or nothing matches.
+/// failed (or took longer than the source's timeout), or nothing matches.
 pub(crate) async fn list_source_files(
-    source: &dyn ObjectSource,
+    source: &ConnectorSource,
     spec: &sluice_domain::pipeline::PipelineSpec,
-    timeout: Option<std::time::Duration>,
 ) -> Result<Vec<SourceFile>, String> {
     let touch = spec.touch_file_key();
-    let listing = source.list(
+    let listing = source.source.list(
         &spec.source.prefix,
         spec.source.pattern.as_deref(),
         std::slice::from_ref(&touch),
     );
-    let listed = match timeout {
-        None => listing.await,
-        Some(limit) => tokio::time::timeout(limit, listing)
-            .await
-            .unwrap_or_else(|_| {
-                Err(SourceError::Unreachable(format!(
-                    "no answer within {} s",
-                    limit.as_secs()
-                )))
-            }),
-    }
-    .map_err(|e| format!("Cannot list source {}: {e}", describe_source(spec)))?;
+    let listed = source
+        .answer(listing)
+        .await
+        .map_err(|e| format!("Cannot list source {}: {e}", describe_source(spec)))?;
     if listed.is_empty() {
         return Err(format!(
             "No files found: nothing in {} matches",

@@ -1,11 +1,14 @@
-//! Reading a pipeline's source, as the engine and the dry run both do: the
-//! files a run reads, what their columns mean for the schema, and the
-//! records themselves, decoded across files in bounded memory.
+//! Reading a pipeline's source, as the engine and the use cases do: opening
+//! the connector's source, the files a run reads, what their columns mean for
+//! the schema, and the records themselves, decoded across files in bounded
+//! memory.
 
 mod files;
 mod mapping;
+mod open;
 mod reader;
 
 pub(crate) use files::list_source_files;
 pub(crate) use mapping::{HeaderCheck, check_header, mappings, schema_with_required_keys};
+pub(crate) use open::{ConnectorSource, OpenError, open_connector, open_known};
 pub use reader::{ReadItem, RecordMeta, RecordReader};

@@ -6,7 +6,7 @@ use sluice_domain::ids::ApiKeyId;
 use sluice_domain::role::{Action, Role};
 
 use super::auth::hash_secret;
-use super::{App, Principal};
+use super::{Principal, UseCases};
 use crate::AppError;
 use crate::ports::{ApiKey, NewApiKey, Page, PageRequest};
 
@@ -31,7 +31,7 @@ fn display_prefix(secret: &str) -> String {
     secret.chars().take(10).collect()
 }
 
-impl App {
+impl UseCases {
     fn new_key(&self, name: &str, role: Role, secret: &str) -> Result<NewApiKey, AppError> {
         validate_name(name, "name")?;
         Ok(NewApiKey {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sluice_domain::ids::ApiKeyId;
 use sluice_domain::role::{Action, Role};
 
-use super::App;
+use super::UseCases;
 use crate::AppError;
 
 /// An authenticated caller.
@@ -62,7 +62,7 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-impl App {
+impl UseCases {
     /// Authenticates a bearer secret. `Unauthorized` when absent, unknown or revoked.
     pub async fn authenticate(&self, secret: Option<&str>) -> Result<Principal, AppError> {
         let secret = secret
@@ -157,24 +157,25 @@ mod tests {
     use sluice_domain::time::Timestamp;
 
     use super::*;
+    use crate::Tunables;
     use crate::ports::ApiKeyStore;
+    use crate::ports::Ports;
     use crate::testing::{
         InMemorySource, InMemorySourceFactory, InMemoryStore, ManualClock, SequentialIds,
     };
-    use crate::usecases::{Ports, Settings};
 
-    fn app(store: &InMemoryStore, auth_cache_ms: u64) -> App {
+    fn app(store: &InMemoryStore, auth_cache_ms: u64) -> UseCases {
         let ports = Ports::from_store(
             Arc::new(store.clone()),
             Arc::new(InMemorySourceFactory(InMemorySource::new(1))),
             Arc::new(ManualClock::new(Timestamp(1_750_000_000_000))),
             Arc::new(SequentialIds::default()),
         );
-        App::new(
+        UseCases::new(
             ports,
-            Settings {
+            Tunables {
                 auth_cache_ms,
-                ..Settings::default()
+                ..Tunables::default()
             },
         )
     }

@@ -1,19 +1,18 @@
 //! Connectors: create, read, change, delete, test.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde::Serialize;
 use sluice_domain::connector::{Connector, ConnectorSpec, Credentials};
 use sluice_domain::ids::ConnectorId;
 use sluice_domain::role::Action;
 
-use super::{App, Principal, check_patch_members, from_json, merge_patch};
+use super::{Principal, UseCases, check_patch_members, from_json, merge_patch};
 use crate::AppError;
 use crate::ports::{Page, PageRequest, SourceError, StoreError};
+use crate::reading::{OpenError, open_known};
 
-/// The outcome of `POST /connectors/{id}/test`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The outcome of a connector test.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorCheck {
     /// True when the store answered and the credentials worked.
     pub ok: bool,
@@ -23,7 +22,7 @@ pub struct ConnectorCheck {
     pub duration_ms: u64,
 }
 
-impl App {
+impl UseCases {
     /// Checks that the object-store adapter accepts the settings (e.g. a
     /// `local` root inside the allowed directories) without any network call.
     fn check_openable(
@@ -172,20 +171,13 @@ impl App {
     ) -> Result<ConnectorCheck, AppError> {
         who.require(Action::TestConnector)?;
         let connector = self.ports().connectors.get_connector(id).await?;
-        let credentials = self.ports().connectors.connector_credentials(id).await?;
         let started = Instant::now();
-        let outcome = match self.ports().sources.open(&connector, &credentials) {
-            Err(e) => Err(e),
-            Ok(source) => {
-                let limit = Duration::from_millis(self.settings().source_timeout_ms);
-                match tokio::time::timeout(limit, source.check()).await {
-                    Ok(r) => r,
-                    Err(_) => Err(SourceError::Unreachable(format!(
-                        "no answer within {} s",
-                        limit.as_secs()
-                    ))),
-                }
-            }
+        // `check` answers within its own timeout (the port's contract): the
+        // adapter knows how to make a client that gives up in time.
+        let outcome = match open_known(self.ports(), &connector, None).await {
+            Ok(source) => source.source.check().await,
+            Err(OpenError::Refused { error, .. }) => Err(error),
+            Err(e) => return Err(e.into()),
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(match outcome {

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_domain::ids::PipelineId;
+use sluice_domain::pipeline::PipelineSpec;
 use sluice_domain::role::Action;
 use sluice_domain::run::SourcePosition;
 use sluice_domain::validation::{CompiledSchema, FieldMapping, RowError, ValidBatch};
 
-use super::{App, Principal};
+use super::{Principal, UseCases};
 use crate::AppError;
 use crate::ports::SourceFile;
 use crate::reading::{
-    HeaderCheck, ReadItem, RecordReader, check_header, list_source_files, mappings,
-    schema_with_required_keys,
+    ConnectorSource, HeaderCheck, OpenError, ReadItem, RecordMeta, RecordReader, check_header,
+    list_source_files, mappings, open_connector, schema_with_required_keys,
 };
 
 /// Rows a dry run reads when the caller does not say.
@@ -46,7 +47,7 @@ pub struct DryRunReport {
     pub complete: bool,
 }
 
-impl App {
+impl UseCases {
     /// Reads and validates the first `rows` rows (default
     /// [`DEFAULT_DRY_RUN_ROWS`], at most [`MAX_DRY_RUN_ROWS`]) of a
     /// pipeline's source with its current schema (admin, editor): nothing is
@@ -67,20 +68,44 @@ impl App {
             ));
         }
         let spec = self.ports().pipelines.get_pipeline(pipeline_id).await?.spec;
-        let (name, source) = self.connector_source(spec.connector_id).await?;
-        let source = source
-            .map_err(|e| AppError::Unprocessable(format!("Cannot open connector {name}: {e}")))?;
-        let timeout = Duration::from_millis(self.settings().source_timeout_ms);
-        let files: Arc<[SourceFile]> = list_source_files(&*source, &spec, Some(timeout))
+        let timeout = Duration::from_millis(self.tunables().source_timeout_ms);
+        let source = open_connector(self.ports(), spec.connector_id, Some(timeout))
+            .await
+            .map_err(|e| match e {
+                OpenError::Refused { connector, error } => {
+                    AppError::Unprocessable(format!("Cannot open connector {connector}: {error}"))
+                }
+                other => other.into(),
+            })?;
+        let files: Arc<[SourceFile]> = list_source_files(&source, &spec)
             .await
             .map_err(AppError::Unprocessable)?
             .into();
-        let schema = CompiledSchema::new(&schema_with_required_keys(&spec))?;
-        // Positional (or by name for JSON lines) until a header says otherwise.
-        let mut per_file = mappings(&spec, &files);
-        let fallback = FieldMapping::positional(&spec.schema);
-        let mut reader = RecordReader::new(
-            source,
+        DryRun::new(spec, source, files)?.read(limit).await
+    }
+}
+
+/// A dry run under way: the reader on the source, the mapping of each file
+/// (positional, or by name for JSON lines, until a header says otherwise)
+/// and the report so far.
+struct DryRun {
+    spec: PipelineSpec,
+    files: Arc<[SourceFile]>,
+    schema: CompiledSchema,
+    per_file: Vec<FieldMapping>,
+    fallback: FieldMapping,
+    reader: RecordReader,
+    report: DryRunReport,
+}
+
+impl DryRun {
+    fn new(
+        spec: PipelineSpec,
+        source: ConnectorSource,
+        files: Arc<[SourceFile]>,
+    ) -> Result<Self, AppError> {
+        let reader = RecordReader::new(
+            source.source,
             files.clone(),
             spec.record_format(),
             spec.has_header(),
@@ -90,83 +115,104 @@ impl App {
             },
             1,
         );
-        let mut report = DryRunReport {
-            files_matched: files.len() as u64,
-            files_read: 0,
-            rows_checked: 0,
-            valid_rows: 0,
-            failed_rows: 0,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            complete: false,
-        };
-        let mut batch = ValidBatch::new(spec.schema.columns.len());
+        Ok(Self {
+            schema: CompiledSchema::new(&schema_with_required_keys(&spec))?,
+            per_file: mappings(&spec, &files),
+            fallback: FieldMapping::positional(&spec.schema),
+            report: DryRunReport {
+                files_matched: files.len() as u64,
+                files_read: 0,
+                rows_checked: 0,
+                valid_rows: 0,
+                failed_rows: 0,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+                complete: false,
+            },
+            reader,
+            files,
+            spec,
+        })
+    }
+
+    /// Reads up to `limit` rows, then looks one row on to tell whether they
+    /// were all the source's rows.
+    async fn read(mut self, limit: u64) -> Result<DryRunReport, AppError> {
+        let mut batch = ValidBatch::new(self.spec.schema.columns.len());
         let mut row_errors = Vec::new();
-        while report.rows_checked < limit {
-            let item = reader.advance().await.map_err(|e| {
-                let key = files
-                    .get(reader.file_index())
-                    .map_or("?", |f| f.key.as_str());
+        while self.report.rows_checked < limit {
+            let item = self.reader.advance().await.map_err(|e| {
+                let key = self.key(self.reader.file_index());
                 AppError::Unprocessable(format!("Cannot read {key}: {e}"))
             })?;
             match item {
-                ReadItem::Header { file_index } => {
-                    let header = reader.header_fields();
-                    let key = files
-                        .get(file_index as usize)
-                        .map_or("?", |f| f.key.as_str());
-                    let (mapping, check) = check_header(&spec, key, &header);
-                    match check {
-                        HeaderCheck::Fits => {}
-                        HeaderCheck::Lacks(message) => report.warnings.push(message),
-                        HeaderCheck::SharesNothing(message) => {
-                            report.warnings.push(format!("{message}: a run would fail"))
-                        }
-                    }
-                    if let Some(slot) = per_file.get_mut(file_index as usize) {
-                        *slot = mapping;
-                    }
-                }
+                ReadItem::Header { file_index } => self.header(file_index as usize),
                 ReadItem::Record(meta) => {
-                    let mapping = per_file.get(meta.file_index as usize).unwrap_or(&fallback);
-                    let ok = schema.check_record(
-                        meta.row,
-                        reader.record(),
-                        mapping,
-                        &mut batch,
-                        &mut row_errors,
-                    );
-                    batch.clear();
-                    let room = DRY_RUN_ERRORS.saturating_sub(report.errors.len());
-                    // Draining empties the vector whatever `take` leaves.
-                    report.errors.extend(row_errors.drain(..).take(room));
-                    report.rows_checked += 1;
-                    if report.rows_checked % 1024 == 0 {
+                    self.record(meta, &mut batch, &mut row_errors);
+                    if self.report.rows_checked % 1024 == 0 {
                         // Decoding buffered data never waits: let the API's
                         // other requests run on this thread now and then.
                         tokio::task::yield_now().await;
                     }
-                    if ok {
-                        report.valid_rows += 1;
-                    } else {
-                        report.failed_rows += 1;
-                    }
                 }
                 ReadItem::End => {
-                    report.complete = true;
+                    self.report.complete = true;
                     break;
                 }
             }
         }
-        report.files_read = (reader.file_index() as u64 + 1).min(report.files_matched);
+        self.report.files_read =
+            (self.reader.file_index() as u64 + 1).min(self.report.files_matched);
         // Exactly the rows asked for may be the whole source: look one row on.
-        while !report.complete {
-            match reader.advance().await {
-                Ok(ReadItem::End) => report.complete = true,
+        while !self.report.complete {
+            match self.reader.advance().await {
+                Ok(ReadItem::End) => self.report.complete = true,
                 Ok(ReadItem::Header { .. }) => {}
                 Ok(ReadItem::Record(_)) | Err(_) => break,
             }
         }
-        Ok(report)
+        Ok(self.report)
+    }
+
+    fn key(&self, file_index: usize) -> &str {
+        self.files.get(file_index).map_or("?", |f| f.key.as_str())
+    }
+
+    /// A file's header: what it means for a run, and the file's mapping.
+    fn header(&mut self, file_index: usize) {
+        let header = self.reader.header_fields();
+        let (mapping, check) = check_header(&self.spec, self.key(file_index), &header);
+        match check {
+            HeaderCheck::Fits => {}
+            HeaderCheck::Lacks(message) => self.report.warnings.push(message),
+            HeaderCheck::SharesNothing(message) => self
+                .report
+                .warnings
+                .push(format!("{message}: a run would fail")),
+        }
+        if let Some(slot) = self.per_file.get_mut(file_index) {
+            *slot = mapping;
+        }
+    }
+
+    /// Validates one record, keeping the first [`DRY_RUN_ERRORS`] errors.
+    fn record(&mut self, meta: RecordMeta, batch: &mut ValidBatch, row_errors: &mut Vec<RowError>) {
+        let mapping = self
+            .per_file
+            .get(meta.file_index as usize)
+            .unwrap_or(&self.fallback);
+        let ok =
+            self.schema
+                .check_record(meta.row, self.reader.record(), mapping, batch, row_errors);
+        batch.clear();
+        let room = DRY_RUN_ERRORS.saturating_sub(self.report.errors.len());
+        // Draining empties the vector whatever `take` leaves.
+        self.report.errors.extend(row_errors.drain(..).take(room));
+        self.report.rows_checked += 1;
+        if ok {
+            self.report.valid_rows += 1;
+        } else {
+            self.report.failed_rows += 1;
+        }
     }
 }

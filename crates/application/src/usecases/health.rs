@@ -3,7 +3,7 @@
 use sluice_domain::run::Counters;
 use sluice_domain::status::RunStatus;
 
-use super::App;
+use super::UseCases;
 use crate::AppError;
 
 /// Numbers for `/metrics` that come from the store.
@@ -15,7 +15,7 @@ pub struct MetricsSnapshot {
     pub rows: Counters,
 }
 
-impl App {
+impl UseCases {
     /// Ok when the store answers (for `/readyz`).
     pub async fn readiness(&self) -> Result<(), AppError> {
         Ok(self.ports().runs.ping().await?)

@@ -4,7 +4,7 @@ use sluice_domain::ids::PipelineId;
 use sluice_domain::pipeline::{Pipeline, PipelineSpec};
 use sluice_domain::role::Action;
 
-use super::{App, Principal, check_patch_members, from_json, merge_patch};
+use super::{Principal, UseCases, check_patch_members, from_json, merge_patch};
 use crate::AppError;
 use crate::ports::{Page, PageRequest, StoreError};
 
@@ -21,7 +21,7 @@ fn connector_ref(e: StoreError) -> AppError {
     }
 }
 
-impl App {
+impl UseCases {
     /// Creates a pipeline (admin, editor).
     pub async fn create_pipeline(
         &self,

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::ids::PipelineId;
 use sluice_domain::pipeline::PollingSpec;
@@ -11,13 +10,13 @@ use sluice_domain::run::{LogEntry, LogStage, RunMetadata, Trigger};
 use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 
-use super::{App, Principal};
+use super::{Principal, UseCases};
 use crate::AppError;
-use crate::ports::{PollTarget, SourceError};
+use crate::ports::PollTarget;
+use crate::reading::open_known;
 
-/// One watched pipeline, as `GET /pipelines/poll` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One watched pipeline, its connector and its newest run.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PollStatus {
     /// Pipeline id.
     pub id: PipelineId,
@@ -45,7 +44,7 @@ pub struct PollReport {
 }
 
 impl PollReport {
-    /// The reference page's message.
+    /// What the cycle did, in words (the message `POST /pipelines/poll` answers with).
     pub fn message(&self) -> String {
         format!(
             "Polling cycle complete: checked {} pipelines, triggered {} runs",
@@ -54,7 +53,7 @@ impl PollReport {
     }
 }
 
-impl App {
+impl UseCases {
     /// Every active pipeline with polling enabled (any role).
     pub async fn poll_status(&self, who: &Principal) -> Result<Vec<PollStatus>, AppError> {
         who.require(Action::ReadPolling)?;
@@ -133,20 +132,12 @@ impl App {
 
     async fn check_touch_file(&self, target: &PollTarget) -> Result<bool, AppError> {
         let spec = &target.pipeline.spec;
-        let credentials = self
-            .ports()
-            .connectors
-            .connector_credentials(target.connector.id)
-            .await?;
-        let source = self.ports().sources.open(&target.connector, &credentials)?;
+        let timeout = Duration::from_millis(self.tunables().source_timeout_ms);
+        let source = open_known(self.ports(), &target.connector, Some(timeout)).await?;
         let key = spec.touch_file_key();
-        let limit = Duration::from_millis(self.settings().source_timeout_ms);
-        let head = tokio::time::timeout(limit, source.head(&key))
-            .await
-            .map_err(|_| {
-                SourceError::Unreachable(format!("no answer within {} s", limit.as_secs()))
-            })??;
-        let Some(info) = head else { return Ok(false) };
+        let Some(info) = source.answer(source.source.head(&key)).await? else {
+            return Ok(false);
+        };
         // Stores without ETags: size and modification time identify a version.
         let etag = info.etag.clone().unwrap_or_else(|| {
             format!(

@@ -7,9 +7,10 @@ use sluice_domain::progress::{PROGRESS_ERROR_LIMIT, RunProgress};
 use sluice_domain::retry::{plan_retry, retry_log_message};
 use sluice_domain::role::Action;
 use sluice_domain::run::{LogEntry, LogStage, Run, RunMetadata, Trigger};
+use sluice_domain::time::Timestamp;
 use sluice_domain::validation::RowError;
 
-use super::{App, Principal};
+use super::{Principal, UseCases};
 use crate::AppError;
 use crate::ports::{NewRun, Page, PageRequest, StoreError};
 
@@ -29,6 +30,31 @@ impl std::fmt::Debug for ErrorExport {
             .field("run_id", &self.run_id)
             .field("total", &self.total)
             .finish_non_exhaustive()
+    }
+}
+
+/// A run as a use case read it, and when: while the run is not finished,
+/// its duration runs to that moment. Derefs to the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunView {
+    /// The run.
+    pub run: Run,
+    /// When it was read.
+    pub read_at: Timestamp,
+}
+
+impl RunView {
+    /// Milliseconds from the run's start to its end, or to when it was read.
+    pub fn duration_ms(&self) -> u64 {
+        self.run.duration_ms(self.read_at)
+    }
+}
+
+impl std::ops::Deref for RunView {
+    type Target = Run;
+
+    fn deref(&self) -> &Run {
+        &self.run
     }
 }
 
@@ -56,7 +82,15 @@ fn active_conflict(e: StoreError, pipeline: PipelineId) -> AppError {
     }
 }
 
-impl App {
+impl UseCases {
+    /// `run`, read now.
+    fn view(&self, run: Run) -> RunView {
+        RunView {
+            run,
+            read_at: self.ports().clock.now(),
+        }
+    }
+
     /// Builds a new run of a pipeline definition.
     pub(crate) fn new_run(
         &self,
@@ -83,7 +117,7 @@ impl App {
         &self,
         who: &Principal,
         pipeline_id: PipelineId,
-    ) -> Result<Run, AppError> {
+    ) -> Result<RunView, AppError> {
         who.require(Action::StartRun)?;
         let pipeline = self.ports().pipelines.get_pipeline(pipeline_id).await?;
         if pipeline.spec.status == PipelineStatus::Paused {
@@ -102,7 +136,8 @@ impl App {
             .await
             .map_err(|e| active_conflict(e, pipeline_id))?;
         self.work_created();
-        Ok(self.ports().runs.get_run(pipeline_id, run.id).await?)
+        let run = self.ports().runs.get_run(pipeline_id, run.id).await?;
+        Ok(self.view(run))
     }
 
     /// A pipeline's runs, newest first (any role).
@@ -111,9 +146,18 @@ impl App {
         who: &Principal,
         pipeline_id: PipelineId,
         page: &PageRequest,
-    ) -> Result<Page<Run>, AppError> {
+    ) -> Result<Page<RunView>, AppError> {
         who.require(Action::ReadRuns)?;
-        Ok(self.ports().runs.list_runs(pipeline_id, page).await?)
+        let page = self.ports().runs.list_runs(pipeline_id, page).await?;
+        let read_at = self.ports().clock.now();
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|run| RunView { run, read_at })
+                .collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// One run (any role).
@@ -122,9 +166,10 @@ impl App {
         who: &Principal,
         pipeline_id: PipelineId,
         run_id: RunId,
-    ) -> Result<Run, AppError> {
+    ) -> Result<RunView, AppError> {
         who.require(Action::ReadRuns)?;
-        Ok(self.ports().runs.get_run(pipeline_id, run_id).await?)
+        let run = self.ports().runs.get_run(pipeline_id, run_id).await?;
+        Ok(self.view(run))
     }
 
     /// Cancels a pending or running run (admin, editor): workers stop claiming
@@ -135,7 +180,7 @@ impl App {
         who: &Principal,
         pipeline_id: PipelineId,
         run_id: RunId,
-    ) -> Result<Run, AppError> {
+    ) -> Result<RunView, AppError> {
         who.require(Action::CancelRun)?;
         let run = self.ports().runs.get_run(pipeline_id, run_id).await?;
         run.status.cancel()?;
@@ -146,10 +191,11 @@ impl App {
             timestamp: now,
         };
         self.ports().runs.cancel_run(run_id, now, &entry).await?;
-        Ok(self.ports().runs.get_run(pipeline_id, run_id).await?)
+        let run = self.ports().runs.get_run(pipeline_id, run_id).await?;
+        Ok(self.view(run))
     }
 
-    /// The progress view of the reference page (any role).
+    /// The progress view of a run (any role).
     pub async fn run_progress(
         &self,
         who: &Principal,

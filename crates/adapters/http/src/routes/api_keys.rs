@@ -24,8 +24,9 @@ pub async fn list(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    who.require(Action::ListApiKeys)?;
     let page = page_request(&req)?;
-    let keys = state.app().list_api_keys(&who, &page).await?;
+    let keys = state.use_cases().list_api_keys(&who, &page).await?;
     Ok(HttpResponse::Ok().json(ListPage::from_page(keys, ApiKeyDto::from)))
 }
 
@@ -50,7 +51,7 @@ pub async fn create(
     who.require(Action::ManageApiKeys)?;
     let request: CreateApiKeyRequest = decode_body(&req, body).await?;
     let created = state
-        .app()
+        .use_cases()
         .create_api_key(&who, &request.name, request.role)
         .await?;
     Ok(HttpResponse::Created().json(CreatedApiKeyDto::from(created)))
@@ -71,6 +72,6 @@ pub async fn revoke(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: ApiKeyId = path_id(&req, "id")?;
-    state.app().revoke_api_key(&who, id).await?;
+    state.use_cases().revoke_api_key(&who, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -30,8 +30,9 @@ pub async fn list(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    who.require(Action::ReadConnectors)?;
     let page = page_request(&req)?;
-    let connectors = state.app().list_connectors(&who, &page).await?;
+    let connectors = state.use_cases().list_connectors(&who, &page).await?;
     Ok(HttpResponse::Ok().json(ListPage::from(connectors)))
 }
 
@@ -55,7 +56,7 @@ pub async fn create(
     who.require(Action::WriteConnectors)?;
     let spec: ConnectorSpec = decode_body(&req, body).await.map_err(hide_secret_values)?;
     let connector = state
-        .app()
+        .use_cases()
         .create_connector(&who, spec)
         .await
         .map_err(|e| hide_secret_values(e.into()))?;
@@ -77,7 +78,7 @@ pub async fn get(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: ConnectorId = path_id(&req, "id")?;
-    Ok(HttpResponse::Ok().json(state.app().get_connector(&who, id).await?))
+    Ok(HttpResponse::Ok().json(state.use_cases().get_connector(&who, id).await?))
 }
 
 /// Change a connector.
@@ -108,7 +109,7 @@ pub async fn update(
     let id: ConnectorId = path_id(&req, "id")?;
     let patch = json_body(&req, body).await?;
     let connector = state
-        .app()
+        .use_cases()
         .update_connector(&who, id, patch)
         .await
         .map_err(|e| hide_secret_values(e.into()))?;
@@ -133,7 +134,7 @@ pub async fn delete(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: ConnectorId = path_id(&req, "id")?;
-    state.app().delete_connector(&who, id).await?;
+    state.use_cases().delete_connector(&who, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -155,6 +156,6 @@ pub async fn test(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: ConnectorId = path_id(&req, "id")?;
-    let check = state.app().test_connector(&who, id).await?;
+    let check = state.use_cases().test_connector(&who, id).await?;
     Ok(HttpResponse::Ok().json(ConnectorCheckDto::from(check)))
 }

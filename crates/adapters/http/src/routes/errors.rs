@@ -7,6 +7,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use sluice_domain::ids::{PipelineId, RunId};
+use sluice_domain::role::Action;
 
 use crate::auth::Caller;
 use crate::dto::RunErrorsResponse;
@@ -86,9 +87,13 @@ pub async fn export(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
+    who.require(Action::ReadErrors)?;
     let page = optional_page_request(&req)?;
     if let (Some(page), false) = (&page, wants_csv(&req)) {
-        let (total, page) = state.app().run_errors_page(&who, id, run_id, page).await?;
+        let (total, page) = state
+            .use_cases()
+            .run_errors_page(&who, id, run_id, page)
+            .await?;
         return Ok(HttpResponse::Ok().json(RunErrorsResponse {
             run_id,
             total,
@@ -96,7 +101,7 @@ pub async fn export(
             next_cursor: Some(page.next_cursor),
         }));
     }
-    let errors = state.app().run_errors(&who, id, run_id).await?;
+    let errors = state.use_cases().run_errors(&who, id, run_id).await?;
     Ok(if wants_csv(&req) {
         HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")

@@ -32,7 +32,7 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
-    match state.app().readiness().await {
+    match state.use_cases().readiness().await {
         Ok(()) => HttpResponse::Ok().json(HealthStatus { status: "ready" }),
         Err(e) => {
             // The cause may name hosts; it goes to the log, not to anonymous callers.
@@ -55,7 +55,7 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"))
 )]
 pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    let snapshot = match state.app().metrics_snapshot().await {
+    let snapshot = match state.use_cases().metrics_snapshot().await {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: the store did not answer");

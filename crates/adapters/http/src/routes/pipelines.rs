@@ -26,8 +26,9 @@ pub async fn list(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    who.require(Action::ReadPipelines)?;
     let page = page_request(&req)?;
-    let pipelines = state.app().list_pipelines(&who, &page).await?;
+    let pipelines = state.use_cases().list_pipelines(&who, &page).await?;
     Ok(HttpResponse::Ok().json(ListPage::from(pipelines)))
 }
 
@@ -52,7 +53,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     who.require(Action::WritePipelines)?;
     let spec: PipelineSpec = decode_body(&req, body).await?;
-    let pipeline = state.app().create_pipeline(&who, spec).await?;
+    let pipeline = state.use_cases().create_pipeline(&who, spec).await?;
     Ok(HttpResponse::Created().json(pipeline))
 }
 
@@ -71,7 +72,7 @@ pub async fn get(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
-    Ok(HttpResponse::Ok().json(state.app().get_pipeline(&who, id).await?))
+    Ok(HttpResponse::Ok().json(state.use_cases().get_pipeline(&who, id).await?))
 }
 
 /// Change, pause or resume a pipeline.
@@ -102,7 +103,7 @@ pub async fn update(
     who.require(Action::WritePipelines)?;
     let id: PipelineId = path_id(&req, "id")?;
     let patch = json_body(&req, body).await?;
-    Ok(HttpResponse::Ok().json(state.app().update_pipeline(&who, id, patch).await?))
+    Ok(HttpResponse::Ok().json(state.use_cases().update_pipeline(&who, id, patch).await?))
 }
 
 /// Delete a pipeline.
@@ -125,6 +126,6 @@ pub async fn delete(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
-    state.app().delete_pipeline(&who, id).await?;
+    state.use_cases().delete_pipeline(&who, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

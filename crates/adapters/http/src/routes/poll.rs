@@ -23,7 +23,7 @@ pub async fn status(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let pipelines: Vec<PollStatusDto> = state
-        .app()
+        .use_cases()
         .poll_status(&who)
         .await?
         .into_iter()
@@ -50,6 +50,6 @@ pub async fn trigger(
     Caller(who): Caller,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = state.app().trigger_poll(&who).await?;
+    let report = state.use_cases().trigger_poll(&who).await?;
     Ok(HttpResponse::Ok().json(PollTriggerResponse::from(report)))
 }

@@ -2,9 +2,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use sluice_application::usecases::RunView;
 use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::progress::RunProgress;
-use sluice_domain::run::Run;
+use sluice_domain::role::Action;
 
 use crate::auth::Caller;
 use crate::dto::{DryRunDto, ListPage, RetryResponse, RunDto, RunPage};
@@ -17,10 +18,9 @@ pub(crate) fn run_path(req: &HttpRequest) -> Result<(PipelineId, RunId), ApiErro
     Ok((path_id(req, "id")?, path_id(req, "runId")?))
 }
 
-/// A run as JSON, its duration measured now.
-fn run_json(state: &ApiState, status: StatusCode, run: Run) -> HttpResponse {
-    let now = state.app().ports().clock.now();
-    HttpResponse::build(status).json(RunDto::new(run, now))
+/// A run as JSON, its duration measured when the use case read it.
+fn run_json(status: StatusCode, run: RunView) -> HttpResponse {
+    HttpResponse::build(status).json(RunDto::from(run))
 }
 
 /// Start a run of an active pipeline.
@@ -42,8 +42,8 @@ pub async fn start(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
-    let run = state.app().start_run(&who, id).await?;
-    Ok(run_json(&state, StatusCode::CREATED, run))
+    let run = state.use_cases().start_run(&who, id).await?;
+    Ok(run_json(StatusCode::CREATED, run))
 }
 
 /// `?rows=` of a dry run.
@@ -79,6 +79,7 @@ pub async fn dry_run(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
+    who.require(Action::StartRun)?;
     let invalid = || {
         ApiError::invalid(
             "rows",
@@ -95,7 +96,7 @@ pub async fn dry_run(
         None => None,
         Some(raw) => Some(raw.parse::<u64>().map_err(|_| invalid())?),
     };
-    let report = state.app().dry_run(&who, id, rows).await?;
+    let report = state.use_cases().dry_run(&who, id, rows).await?;
     Ok(HttpResponse::Ok().json(DryRunDto::from(report)))
 }
 
@@ -114,10 +115,10 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
+    who.require(Action::ReadRuns)?;
     let page = page_request(&req)?;
-    let runs = state.app().list_runs(&who, id, &page).await?;
-    let now = state.app().ports().clock.now();
-    Ok(HttpResponse::Ok().json(ListPage::from_page(runs, |r| RunDto::new(r, now))))
+    let runs = state.use_cases().list_runs(&who, id, &page).await?;
+    Ok(HttpResponse::Ok().json(ListPage::from_page(runs, RunDto::from)))
 }
 
 /// Get a run with its counters.
@@ -138,8 +139,8 @@ pub async fn get(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
-    let run = state.app().get_run(&who, id, run_id).await?;
-    Ok(run_json(&state, StatusCode::OK, run))
+    let run = state.use_cases().get_run(&who, id, run_id).await?;
+    Ok(run_json(StatusCode::OK, run))
 }
 
 /// Cancel a pending or running run.
@@ -163,8 +164,8 @@ pub async fn cancel(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
-    let run = state.app().cancel_run(&who, id, run_id).await?;
-    Ok(run_json(&state, StatusCode::OK, run))
+    let run = state.use_cases().cancel_run(&who, id, run_id).await?;
+    Ok(run_json(StatusCode::OK, run))
 }
 
 /// Get the progress of a run.
@@ -189,7 +190,7 @@ pub async fn progress(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
-    Ok(HttpResponse::Ok().json(state.app().run_progress(&who, id, run_id).await?))
+    Ok(HttpResponse::Ok().json(state.use_cases().run_progress(&who, id, run_id).await?))
 }
 
 /// Retry a failed or partially-failed run.
@@ -219,6 +220,6 @@ pub async fn retry(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
-    let outcome = state.app().retry_run(&who, id, run_id).await?;
+    let outcome = state.use_cases().retry_run(&who, id, run_id).await?;
     Ok(HttpResponse::Created().json(RetryResponse::new(outcome.run, outcome.log, run_id)))
 }

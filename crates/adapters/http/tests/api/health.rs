@@ -3,18 +3,9 @@
 use std::sync::Arc;
 
 use actix_web::http::{Method, StatusCode};
-use async_trait::async_trait;
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use serde_json::json;
-use sluice_application::ports::{NewRun, Page, PageRequest, RunStore, StoreError};
-use sluice_domain::ids::{PipelineId, RunId};
-use sluice_domain::pipeline::PipelineSpec;
+use sluice_application::testing::InMemoryStore;
 use sluice_domain::role::Role;
-use sluice_domain::run::{LogEntry, Partition, Run};
-use sluice_domain::status::RunStatus;
-use sluice_domain::time::Timestamp;
-use sluice_domain::validation::RowError;
 
 use crate::support::{RunEnd, RunPlan, TestApi};
 
@@ -71,74 +62,17 @@ async fn metrics_count_runs_by_status_and_requests_by_route() {
     assert!(!text.contains(&p), "metrics carry route patterns, not ids");
 }
 
-/// A run store whose database is down: every call fails as unavailable,
-/// with a message naming a host (which must not reach anonymous callers).
-struct DatabaseDown;
-
-fn down<T>() -> Result<T, StoreError> {
-    Err(StoreError::Unavailable(
-        "connection refused by db.internal port 5432".into(),
+/// A run store whose database is down, with a message naming a host (which
+/// must not reach anonymous callers).
+fn database_down() -> Arc<InMemoryStore> {
+    Arc::new(InMemoryStore::unavailable(
+        "connection refused by db.internal port 5432",
     ))
-}
-
-#[async_trait]
-impl RunStore for DatabaseDown {
-    async fn create_run(&self, _: &NewRun) -> Result<(), StoreError> {
-        down()
-    }
-    async fn create_retry_run(&self, _: &NewRun, _: RunId, _: bool) -> Result<(), StoreError> {
-        down()
-    }
-    async fn get_run(&self, _: PipelineId, _: RunId) -> Result<Run, StoreError> {
-        down()
-    }
-    async fn run_spec(&self, _: RunId) -> Result<PipelineSpec, StoreError> {
-        down()
-    }
-    async fn list_runs(&self, _: PipelineId, _: &PageRequest) -> Result<Page<Run>, StoreError> {
-        down()
-    }
-    async fn latest_run(&self, _: PipelineId) -> Result<Option<Run>, StoreError> {
-        down()
-    }
-    async fn list_partitions(&self, _: RunId) -> Result<Vec<Partition>, StoreError> {
-        down()
-    }
-    async fn first_errors(&self, _: RunId, _: usize) -> Result<Vec<RowError>, StoreError> {
-        down()
-    }
-    async fn count_errors(&self, _: RunId) -> Result<u64, StoreError> {
-        down()
-    }
-    fn stream_errors(&self, _: RunId) -> BoxStream<'static, Result<RowError, StoreError>> {
-        futures::stream::once(async { down() }).boxed()
-    }
-    async fn list_errors(&self, _: RunId, _: &PageRequest) -> Result<Page<RowError>, StoreError> {
-        down()
-    }
-    async fn run_log(&self, _: RunId) -> Result<Vec<LogEntry>, StoreError> {
-        down()
-    }
-    async fn append_log(&self, _: RunId, _: &LogEntry) -> Result<(), StoreError> {
-        down()
-    }
-    async fn cancel_run(&self, _: RunId, _: Timestamp, _: &LogEntry) -> Result<(), StoreError> {
-        down()
-    }
-    async fn count_runs_by_status(&self) -> Result<Vec<(RunStatus, u64)>, StoreError> {
-        down()
-    }
-    async fn count_rows_by_outcome(&self) -> Result<sluice_domain::run::Counters, StoreError> {
-        down()
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        down()
-    }
 }
 
 #[actix_web::test]
 async fn a_database_that_is_down_makes_readyz_503_without_details() {
-    let api = TestApi::with_ports(|ports| ports.runs = Arc::new(DatabaseDown)).await;
+    let api = TestApi::with_ports(|ports| ports.runs = database_down()).await;
     let ready = api.send(Method::GET, "/readyz", None, None).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(

@@ -1,4 +1,4 @@
-//! The example shapes of the reference page, field by field: progress,
+//! The documented example shapes (`docs/openapi.json`), field by field: progress,
 //! errors (JSON and CSV), retry (201, 404, 422) and poll (GET and POST).
 
 use std::collections::BTreeSet;

@@ -9,14 +9,15 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::test::{self, TestRequest};
 use bytes::Bytes;
 use serde_json::{Value, json};
+use sluice_application::Tunables;
 use sluice_application::ports::{
-    BatchCommit, BulkLoader, Clock, ExtractionResult, LoadTarget, RunStore, SourceFile, WorkQueue,
-    WorkerId,
+    BatchCommit, BulkLoader, Clock, ExtractionResult, LoadTarget, Ports, RunStore, SourceFile,
+    WorkQueue, WorkerId,
 };
 use sluice_application::testing::{
     InMemorySource, InMemorySourceFactory, InMemoryStore, ManualClock, SequentialIds,
 };
-use sluice_application::usecases::{App, Ports, Settings};
+use sluice_application::usecases::UseCases;
 use sluice_domain::ids::RunId;
 use sluice_domain::role::Role;
 use sluice_domain::run::{Checkpoint, LogEntry, LogStage, PartitionRange, SourcePosition};
@@ -106,7 +107,7 @@ impl TestApi {
             clock.clone(),
             Arc::new(SequentialIds::default()),
         );
-        let keys_app = App::new(ports.clone(), Settings::default());
+        let keys_app = UseCases::new(ports.clone(), Tunables::default());
         let key = |role: Role| {
             let app = keys_app.clone();
             async move {
@@ -122,7 +123,7 @@ impl TestApi {
             key(Role::Viewer).await,
         );
         adjust(&mut ports);
-        let app = App::new(ports, Settings::default());
+        let app = UseCases::new(ports, Tunables::default());
         Self {
             store,
             source,
@@ -318,7 +319,7 @@ impl RunPlan {
         }
     }
 
-    /// The reference page's example at a small scale: 4 partitions of 10
+    /// The documented progress example at a small scale: 4 partitions of 10
     /// rows, two complete (row 2 failing validation), one half done, one pending.
     pub fn sample(end: RunEnd) -> Self {
         let bad = RowError::new(2, "email", "not-an-email", "Invalid email format");

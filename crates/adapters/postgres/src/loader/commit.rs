@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sluice_application::ports::{BatchCommit, CommitOutcome, LoadTarget, StoreError};
+use sluice_application::ports::{BatchCommit, CommitError, CommitOutcome, LoadTarget};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::pipeline::LoadStrategy;
 use sluice_domain::status::PartitionStatus;
@@ -12,9 +12,9 @@ use tokio_postgres::Transaction;
 use super::copy::{CopyIn, needs_escaping};
 use super::ddl::qualified;
 use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, pg_type, shadow_table};
-use crate::error::{DbError, DbResult};
-use crate::failpoint::FailPoint;
-use crate::rows::{int4, int8, uint8};
+use crate::error::{DbError, DbResult, IntoCommit};
+use crate::failpoint::CommitStage;
+use crate::rows::{int4, int8, partitions_that_can_become, uint8};
 use crate::store::PgStore;
 
 /// Attempts of one commit when PostgreSQL reports a deadlock or a
@@ -25,7 +25,7 @@ const ATTEMPTS: u32 = 4;
 pub(crate) async fn commit(
     store: &PgStore,
     c: &BatchCommit<'_>,
-) -> Result<CommitOutcome, StoreError> {
+) -> Result<CommitOutcome, CommitError> {
     let mut attempt = 1;
     let armed = store.failpoint.arm();
     loop {
@@ -33,9 +33,9 @@ pub(crate) async fn commit(
             let mut client = store.loader.get().await?;
             let tx = client.transaction().await?;
             let outcome = commit_in(&tx, &store.warehouse, c).await?;
-            store.failpoint.hit(armed, FailPoint::BeforeCommit).await;
+            store.failpoint.hit(armed, CommitStage::BeforeCommit).await;
             tx.commit().await?;
-            store.failpoint.hit(armed, FailPoint::AfterCommit).await;
+            store.failpoint.hit(armed, CommitStage::AfterCommit).await;
             Ok::<_, DbError>(outcome)
         }
         .await;
@@ -48,7 +48,7 @@ pub(crate) async fn commit(
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                 attempt += 1;
             }
-            other => return other.map_err(|e| e.into_store("commit batch")),
+            other => return other.fenced("commit batch"),
         }
     }
 }
@@ -73,9 +73,9 @@ async fn commit_in(
         )
         .await?;
     if fenced.is_none() {
-        return Err(
-            StoreError::Conflict("partition lease lost or run no longer running".into()).into(),
-        );
+        return Err(DbError::Fenced(
+            "partition lease lost or run no longer running",
+        ));
     }
 
     let valid = c.rows.len() as u64;
@@ -160,11 +160,12 @@ async fn commit_in(
         done = !pending;
     }
     if done {
+        let to = PartitionStatus::Completed;
         tx.execute(
             "UPDATE sluice.partitions SET status = $3, \
                  lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL \
-             WHERE run_id = $1 AND idx = $2",
-            &[&run, &index, &PartitionStatus::Completed.as_str()],
+             WHERE run_id = $1 AND idx = $2 AND status = ANY($4)",
+            &[&run, &index, &to.as_str(), &partitions_that_can_become(to)],
         )
         .await?;
     }

@@ -7,7 +7,9 @@ mod ddl;
 mod swap;
 
 use async_trait::async_trait;
-use sluice_application::ports::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, StoreError};
+use sluice_application::ports::{
+    BatchCommit, BulkLoader, CommitError, CommitOutcome, LoadTarget, StoreError,
+};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::ids::RunId;
 
@@ -59,7 +61,7 @@ impl BulkLoader for PgStore {
             .store("prepare destination")
     }
 
-    async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, StoreError> {
+    async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, CommitError> {
         commit::commit(self, &commit).await
     }
 }

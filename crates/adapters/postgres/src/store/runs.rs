@@ -408,20 +408,6 @@ impl RunStore for PgStore {
         Ok(page::cut(items, req, |x| x.id.to_string()))
     }
 
-    async fn latest_run(&self, pipeline_id: PipelineId) -> Result<Option<Run>, StoreError> {
-        let mut conn = self.conn().await.store("latest run")?;
-        run_summaries::table
-            .filter(run_summaries::pipeline_id.eq(pipeline_id.to_string()))
-            .select(RunSummaryRow::as_select())
-            .order(run_summaries::id.desc())
-            .first(&mut conn)
-            .await
-            .optional()
-            .store("latest run")?
-            .map(RunSummaryRow::into_run)
-            .transpose()
-    }
-
     async fn list_partitions(&self, run_id: RunId) -> Result<Vec<Partition>, StoreError> {
         let conn = self.conn().await.store("list partitions")?;
         into_partitions(

@@ -12,7 +12,7 @@ use sluice_domain::time::Timestamp;
 use super::runs::insert_log;
 use crate::error::DbResult;
 use crate::loader::shadow_table;
-use crate::rows::{run_status, ts};
+use crate::rows::{partitions_that_can_become, run_status, ts};
 use crate::schema::{partition_leases, runs};
 
 /// Moves a pending or running run to `to` (failed or cancelled) inside the
@@ -60,10 +60,10 @@ pub(crate) async fn stop_run(
     diesel::update(
         partition_leases::table
             .filter(partition_leases::run_id.eq(&key))
-            .filter(partition_leases::status.eq_any([
-                PartitionStatus::Pending.as_str(),
-                PartitionStatus::Running.as_str(),
-            ])),
+            .filter(
+                partition_leases::status
+                    .eq_any(partitions_that_can_become(PartitionStatus::Failed)),
+            ),
     )
     .set((
         partition_leases::status.eq(PartitionStatus::Failed.as_str()),

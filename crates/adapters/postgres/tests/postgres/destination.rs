@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use sluice_application::ports::{
-    BatchCommit, BulkLoader, LoadTarget, PartitionClaim, RunStore, StoreError, WorkQueue,
+    BatchCommit, BulkLoader, CommitError, LoadTarget, PartitionClaim, RunStore, StoreError,
+    WorkQueue,
 };
 use sluice_application::testing::contract::{Fixture, T0};
 use sluice_domain::identifier::Identifier;
@@ -580,7 +581,7 @@ async fn cancel_during_commits_is_clean() {
                     .await
                 {
                     Ok(_) => next += 200,
-                    Err(StoreError::Conflict(_)) => return next,
+                    Err(CommitError::Fenced(_)) => return next,
                     Err(e) => panic!("commit failed: {e:?}"),
                 }
             }

@@ -9,13 +9,13 @@ use sluice_domain::pipeline::{
     Destination, LoadStrategy, Pipeline, PipelineSpec, PollingSpec, SourceSpec,
 };
 use sluice_domain::run::{
-    LogEntry, LogStage, PartitionRange, RunMetadata, SourcePosition, Trigger,
+    LogEntry, LogStage, PartitionRange, Run, RunMetadata, SourcePosition, Trigger,
 };
 use sluice_domain::schema::{Column, ColumnType, Schema};
 use sluice_domain::time::Timestamp;
 
 use super::ContractStore;
-use crate::ports::{ExtractionResult, LoadTarget, NewRun, SourceFile, WorkerId};
+use crate::ports::{ExtractionResult, LoadTarget, NewRun, PageRequest, SourceFile, WorkerId};
 
 /// Ids and entities for one contract test.
 #[derive(Debug, Default)]
@@ -206,13 +206,22 @@ impl Fixture {
 
     /// The load target of a run of `p`.
     pub fn target(&self, p: &Pipeline, run_id: RunId, lineage: Vec<RunId>) -> LoadTarget {
-        LoadTarget {
-            run_id,
-            table: p.spec.destination.table.clone(),
-            schema: p.spec.schema.clone(),
-            key_columns: p.spec.destination.key_columns.clone(),
-            strategy: p.spec.load_strategy,
-            lineage,
-        }
+        LoadTarget::new(run_id, &p.spec, lineage)
     }
+}
+
+/// The newest run of a pipeline, if any (the first of its newest-first list).
+pub async fn newest_run<S: ContractStore>(s: &S, pipeline: PipelineId) -> Option<Run> {
+    s.list_runs(
+        pipeline,
+        &PageRequest {
+            limit: 1,
+            cursor: None,
+        },
+    )
+    .await
+    .expect("list runs")
+    .items
+    .into_iter()
+    .next()
 }

@@ -9,7 +9,7 @@ use sluice_domain::run::{LogEntry, LogStage};
 use sluice_domain::status::{PartitionStatus, RunStatus};
 
 use super::fixtures::T0;
-use super::{ContractStore, Fixture};
+use super::{ContractStore, Fixture, newest_run};
 use crate::ports::{ApiKey, NewApiKey, PageRequest, StoreError};
 
 fn key(f: &Fixture, hash: &str) -> NewApiKey {
@@ -332,11 +332,8 @@ pub async fn runs_are_listed_newest_first_and_scoped_to_their_pipeline<S: Contra
         vec![ids[0]]
     );
     assert_eq!(rest.next_cursor, None);
-    assert_eq!(
-        s.latest_run(p.id).await.expect("latest").map(|r| r.id),
-        Some(ids[2])
-    );
-    assert_eq!(s.latest_run(other.id).await.expect("latest"), None);
+    assert_eq!(newest_run(&*s, p.id).await.map(|r| r.id), Some(ids[2]));
+    assert_eq!(newest_run(&*s, other.id).await, None);
     assert!(matches!(
         s.get_run(other.id, ids[0]).await,
         Err(StoreError::NotFound { .. })

@@ -8,13 +8,15 @@
 //! schema) implementing [`ContractStore`]. Each contract becomes one
 //! `#[tokio::test(flavor = "multi_thread")]`.
 
+mod fencing;
 mod fixtures;
 mod loading;
 mod metadata;
 mod polling;
 mod queue;
 
-pub use fixtures::{Fixture, T0};
+pub use fencing::*;
+pub use fixtures::{Fixture, T0, newest_run};
 pub use loading::*;
 pub use metadata::*;
 pub use polling::*;
@@ -76,6 +78,8 @@ macro_rules! store_contract_tests {
             fail_run_stops_every_partition,
             retry_copies_checkpoints_and_rows_to_revisit,
             retry_revisits_and_resumes_to_completion,
+            writes_after_the_run_stopped_are_fenced,
+            a_row_the_destination_refuses_is_a_destination_error,
             polling_checks_are_claimed_once_per_interval,
             polled_runs_start_once_per_etag,
         );

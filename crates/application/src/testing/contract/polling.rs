@@ -6,7 +6,7 @@ use sluice_domain::pipeline::{LoadStrategy, PipelineStatus};
 use sluice_domain::run::{LogEntry, LogStage, Trigger};
 
 use super::fixtures::T0;
-use super::{ContractStore, Fixture};
+use super::{ContractStore, Fixture, newest_run};
 
 /// Only one caller per interval gets to check a pipeline.
 pub async fn polling_checks_are_claimed_once_per_interval<S: ContractStore>(s: Arc<S>) {
@@ -102,7 +102,7 @@ pub async fn polled_runs_start_once_per_etag<S: ContractStore>(s: Arc<S>) {
         }
     }
     assert_eq!(started, 1, "one run per touch file");
-    let first = s.latest_run(p.id).await.expect("latest").expect("a run");
+    let first = newest_run(&*s, p.id).await.expect("a run");
     assert_eq!(first.trigger, Trigger::Poll);
     // A new ETag while the first run is active: not started.
     assert!(

@@ -10,7 +10,7 @@ use sluice_domain::validation::{RowError, ValidBatch};
 
 use super::fixtures::T0;
 use super::{ContractStore, Fixture};
-use crate::ports::{BatchCommit, PartitionClaim, RejectedRow, StoreError};
+use crate::ports::{BatchCommit, CommitError, PartitionClaim, RejectedRow};
 
 /// Commits rows `from..=to` of a claim as valid rows `(id = row, name = "n{row}")`,
 /// except rows listed in `bad`, which fail validation.
@@ -22,7 +22,7 @@ pub(crate) async fn commit_rows<S: ContractStore>(
     to: u64,
     bad: &[u64],
     key_of: impl Fn(u64) -> u64,
-) -> Result<crate::ports::CommitOutcome, StoreError> {
+) -> Result<crate::ports::CommitOutcome, CommitError> {
     let mut rows = ValidBatch::new(2);
     let mut errors = Vec::new();
     let mut rejected = Vec::new();
@@ -102,7 +102,7 @@ pub async fn extraction_is_claimed_once_and_fenced<S: ContractStore>(s: Arc<S>) 
     assert!(matches!(
         s.complete_extraction(&first, Some(&f.extraction(2, 5)), T0)
             .await,
-        Err(StoreError::Conflict(_))
+        Err(CommitError::Fenced(_))
     ));
     assert!(
         !s.renew_extraction(&first, T0.plus_millis(9_000))
@@ -131,7 +131,7 @@ pub async fn extraction_is_claimed_once_and_fenced<S: ContractStore>(s: Arc<S>) 
     );
     assert!(matches!(
         s.complete_extraction(&second, None, T0).await,
-        Err(StoreError::Conflict(_))
+        Err(CommitError::Fenced(_))
     ));
 }
 
@@ -216,7 +216,7 @@ pub async fn expired_partition_lease_is_reclaimed_after_its_checkpoint<S: Contra
     // The old holder is fenced out: nothing it commits lands.
     assert!(matches!(
         commit_rows(&*s, &first, &target, 41, 60, &[], |r| r).await,
-        Err(StoreError::Conflict(_))
+        Err(CommitError::Fenced(_))
     ));
     commit_rows(&*s, &second, &target, 41, 100, &[], |r| r)
         .await
@@ -409,7 +409,7 @@ pub async fn fail_run_stops_every_partition<S: ContractStore>(s: Arc<S>) {
     );
     assert!(matches!(
         commit_rows(&*s, &b, &target, 11, 20, &[], |r| r).await,
-        Err(StoreError::Conflict(_))
+        Err(CommitError::Fenced(_))
     ));
     assert!(
         s.claim_partition(&f.worker(2), T0.plus_millis(99_999), 1_000)
@@ -418,7 +418,7 @@ pub async fn fail_run_stops_every_partition<S: ContractStore>(s: Arc<S>) {
             .is_none()
     );
     assert_eq!(
-        s.run_status(run_id).await.expect("status"),
+        s.get_run(p.id, run_id).await.expect("run").status,
         RunStatus::Failed
     );
 }

@@ -57,6 +57,17 @@ struct Table {
     rows: Vec<StoredRow>,
     /// Key values → index in `rows` (tables with key columns only).
     index: HashMap<Vec<Option<String>>, usize>,
+    /// A primary key the table had before Sluice loaded into it.
+    primary_key: Option<PrimaryKey>,
+}
+
+/// A one-column primary key of a table Sluice did not create.
+#[derive(Debug, Clone)]
+struct PrimaryKey {
+    /// Its name, as PostgreSQL would give it (`<table>_pkey`).
+    constraint: String,
+    /// Its column.
+    column: String,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +92,8 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryStore {
     state: Arc<Mutex<State>>,
+    /// Set for a store whose database is down.
+    outage: Option<Arc<str>>,
 }
 
 fn page_of<K: Ord + Clone + ToString + std::str::FromStr, T: Clone>(
@@ -197,7 +210,7 @@ impl State {
         }
         rec.extraction = None;
         for p in self.partitions.get_mut(&run_id).into_iter().flatten() {
-            if !p.partition.status.is_terminal() {
+            if p.partition.status.can_become(PartitionStatus::Failed) {
                 p.partition.status = PartitionStatus::Failed;
                 p.lease = None;
             }
@@ -205,6 +218,13 @@ impl State {
         self.shadows.remove(&run_id);
         self.logs.entry(run_id).or_default().push(entry.clone());
         Ok(())
+    }
+
+    fn partition_mut(&mut self, run_id: RunId, index: u32) -> Option<&mut PartRec> {
+        self.partitions
+            .get_mut(&run_id)?
+            .iter_mut()
+            .find(|p| p.partition.range.index == index)
     }
 
     fn pending_revisits(&self, run_id: RunId, index: u32, cursor: u64) -> u64 {
@@ -225,7 +245,19 @@ impl InMemoryStore {
         Self::default()
     }
 
+    /// A store whose database is down: every call fails with
+    /// `Unavailable(message)`, to see what its callers make of that.
+    pub fn unavailable(message: &str) -> Self {
+        Self {
+            outage: Some(message.into()),
+            ..Self::default()
+        }
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        if let Some(message) = &self.outage {
+            return Err(StoreError::Unavailable(message.to_string()));
+        }
         self.state
             .lock()
             .map_err(|_| StoreError::Internal("in-memory store poisoned".into()))
@@ -234,6 +266,21 @@ impl InMemoryStore {
 
 #[async_trait]
 impl DestinationProbe for InMemoryStore {
+    async fn create_table_with_primary_key(&self, table: &str) {
+        if let Ok(mut s) = self.lock() {
+            s.tables.insert(
+                table.to_owned(),
+                Table {
+                    primary_key: Some(PrimaryKey {
+                        constraint: format!("{table}_pkey"),
+                        column: "id".into(),
+                    }),
+                    ..Table::default()
+                },
+            );
+        }
+    }
+
     async fn table_rows(&self, table: &str) -> Option<Vec<ProbedRow>> {
         let s = self.state.lock().ok()?;
         let t = s.tables.get(table)?;

@@ -9,8 +9,8 @@ use sluice_domain::time::Timestamp;
 
 use super::{InMemoryStore, PartRec};
 use crate::ports::{
-    ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim, RejectedRow,
-    SourceFile, StoreError, WorkQueue, WorkerId,
+    CommitError, ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim,
+    RejectedRow, SourceFile, StoreError, WorkQueue, WorkerId,
 };
 
 #[async_trait]
@@ -55,7 +55,7 @@ impl WorkQueue for InMemoryStore {
         claim: &ExtractionClaim,
         result: Option<&ExtractionResult>,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), CommitError> {
         let mut s = self.lock()?;
         let run_id = claim.run.id;
         let rec = s
@@ -65,9 +65,13 @@ impl WorkQueue for InMemoryStore {
         if rec.run.status != RunStatus::Pending
             || rec.extraction.map(|(t, _)| t) != Some(claim.token)
         {
-            return Err(StoreError::Conflict("extraction lease lost".into()));
+            return Err(CommitError::Fenced("extraction lease lost".into()));
         }
-        rec.run.status = RunStatus::Running;
+        rec.run.status = rec
+            .run
+            .status
+            .start()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
         rec.run.started_at = Some(now);
         rec.extraction = None;
         if let Some(result) = result {
@@ -148,7 +152,15 @@ impl WorkQueue for InMemoryStore {
                 .get_mut(&run_id)
                 .and_then(|ps| ps.get_mut(i))
                 .ok_or_else(|| StoreError::Internal("partition vanished".into()))?;
-            p.partition.status = PartitionStatus::Running;
+            // A running partition whose lease expired is claimed as it is:
+            // taking it over is not a transition.
+            if p.partition.status != PartitionStatus::Running {
+                p.partition.status = p
+                    .partition
+                    .status
+                    .transition(PartitionStatus::Running)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+            }
             p.lease = Some((token, expires_at));
             return Ok(Some(PartitionClaim {
                 run_id,
@@ -221,7 +233,11 @@ impl WorkQueue for InMemoryStore {
             if p.lease.map(|(t, _)| t) == Some(claim.token)
                 && p.partition.status == PartitionStatus::Running
             {
-                p.partition.status = PartitionStatus::Pending;
+                p.partition.status = p
+                    .partition
+                    .status
+                    .transition(PartitionStatus::Pending)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
                 p.lease = None;
             }
         }
@@ -313,13 +329,5 @@ impl WorkQueue for InMemoryStore {
             });
         }
         Ok(out)
-    }
-
-    async fn run_status(&self, run_id: RunId) -> Result<RunStatus, StoreError> {
-        let s = self.lock()?;
-        s.runs
-            .get(&run_id)
-            .map(|r| r.run.status)
-            .ok_or_else(|| StoreError::not_found("run", run_id))
     }
 }

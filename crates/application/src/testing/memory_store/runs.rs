@@ -133,15 +133,6 @@ impl RunStore for InMemoryStore {
         Ok(page_of(&runs, page, |_| true))
     }
 
-    async fn latest_run(&self, pipeline_id: PipelineId) -> Result<Option<Run>, StoreError> {
-        let s = self.lock()?;
-        Ok(s.runs
-            .values()
-            .rev()
-            .find(|r| r.run.pipeline_id == pipeline_id)
-            .map(|r| s.run_view(r)))
-    }
-
     async fn list_partitions(&self, run_id: RunId) -> Result<Vec<Partition>, StoreError> {
         let s = self.lock()?;
         Ok(s.partitions
