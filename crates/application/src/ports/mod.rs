@@ -11,6 +11,7 @@
 //! Storage ports are `#[async_trait]` traits held as `Arc<dyn Port>`.
 
 mod clock;
+mod listing;
 mod loader;
 mod queue;
 mod source;
@@ -18,6 +19,7 @@ mod store;
 pub mod system;
 
 pub use clock::{Clock, IdGenerator};
+pub use listing::FileFilter;
 pub use loader::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, RejectedRow};
 pub use queue::{
     ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim, SourceFile,
