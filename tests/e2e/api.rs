@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::data;
 use crate::support::s3::Bucket;
-use crate::support::{Api, Launch, TestDb};
+use crate::support::{Api, Launch, SluiceMigrations, TestDb};
 
 const SECRET: &str = "test-secret-value";
 
@@ -48,7 +48,7 @@ async fn key(api: &Api, role: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_answers_with_the_documented_shapes() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("in/customers.csv", data::csv(1, 1_000)).await;
     let (_server, api) = Launch::new(&db).serve().await;
@@ -565,7 +565,7 @@ async fn cases(admin: &Api, bucket: &str) -> Vec<Case> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_enforces_the_role_table() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("in/customers.csv", data::csv(1, 300)).await;
     let (_server, admin) = Launch::new(&db).serve().await;
@@ -626,7 +626,7 @@ async fn every_endpoint_enforces_the_role_table() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_connector_response_contains_a_secret() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     let (server, api) = Launch::new(&db).serve().await;
     let connector = api.s3_connector(&bucket.name).await;

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::data::{self, COLUMNS};
 use crate::support::s3::Bucket;
 use crate::support::sql::{expected_digest, table_digest};
-use crate::support::{Launch, Process, TestDb};
+use crate::support::{Launch, Process, SluiceMigrations, TestDb};
 
 const ROWS: u64 = 30_000;
 
@@ -37,7 +37,7 @@ fn wait_for_line(p: &Process, line: &str, limit: Duration) {
 }
 
 async fn crash(strategy: &str, kill: Kill) {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("in/customers.csv", data::csv(1, ROWS)).await;
     // The API process runs no workers: all the loading happens in the three workers.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::support::s3::Bucket;
-use crate::support::{Launch, TestDb, env, suffix};
+use crate::support::{Launch, SluiceMigrations, TestDb, env, suffix};
 
 /// Rows of the source file: enough that a run stays `running` for a few
 /// polls of the page with small batches.
@@ -61,7 +61,7 @@ fn required(name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_signs_in_builds_a_pipeline_watches_a_run_and_respects_roles() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("in/customers.csv", customers_csv()).await;
     // No in-process workers: the run stays `pending` until the script starts

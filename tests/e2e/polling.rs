@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::data;
 use crate::support::s3::Bucket;
-use crate::support::{Api, Launch, TestDb};
+use crate::support::{Api, Launch, SluiceMigrations, TestDb};
 
 async fn polled_pipeline(api: &Api, connector: &str, delete_after: bool) -> String {
     api.pipeline(json!({
@@ -36,7 +36,7 @@ async fn poll(api: &Api) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_touch_file_starts_a_run_and_is_deleted_after_success() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket
         .put("data/customers/2026-03-30.csv", data::csv(1, 2_000))
@@ -99,7 +99,7 @@ async fn a_touch_file_starts_a_run_and_is_deleted_after_success() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_touch_file_never_starts_a_second_run() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("data/customers/a.csv", data::csv(1, 100)).await;
     bucket.put("data/customers/_READY.dat", "v1").await;
@@ -131,7 +131,7 @@ async fn an_unchanged_touch_file_never_starts_a_second_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_connector_does_not_stop_the_cycle() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("data/customers/a.csv", data::csv(1, 10)).await;
     bucket.put("data/customers/_READY.dat", "").await;
@@ -162,7 +162,7 @@ async fn a_failing_connector_does_not_stop_the_cycle() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_servers_polling_for_a_minute_start_exactly_one_run() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("data/customers/a.csv", data::csv(1, 500)).await;
     let (_a, api_a) = Launch::new(&db)

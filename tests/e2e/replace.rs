@@ -8,11 +8,11 @@ use serde_json::json;
 use crate::data::{self, COLUMNS};
 use crate::support::s3::Bucket;
 use crate::support::sql::table_digest;
-use crate::support::{Launch, TestDb};
+use crate::support::{Launch, SluiceMigrations, TestDb};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readers_see_the_old_table_until_a_replace_run_succeeds() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("v1/customers.csv", data::csv(1, 1_000)).await;
     let (_server, api) = Launch::new(&db)

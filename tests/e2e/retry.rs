@@ -9,13 +9,13 @@ use serde_json::json;
 use crate::data::{self, COLUMNS};
 use crate::support::s3::Bucket;
 use crate::support::sql::{expected_digest, table_digest};
-use crate::support::{Launch, TestDb};
+use crate::support::{Launch, SluiceMigrations, TestDb};
 
 const ROWS: u64 = 40_000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_upsert_resumes_and_loads_rows_fixed_by_a_schema_change() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("in/customers.csv", data::csv(1, ROWS)).await;
     let (_server, api) = Launch::new(&db)

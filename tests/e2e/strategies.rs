@@ -8,12 +8,12 @@ use serde_json::json;
 use crate::data::{self, COLUMNS};
 use crate::support::s3::Bucket;
 use crate::support::sql::{expected_digest, table_digest};
-use crate::support::{Launch, TestDb};
+use crate::support::{Launch, SluiceMigrations, TestDb};
 
 const ROWS: u64 = 100_000;
 
 async fn load(strategy: &str) {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     // Two files, so partitions span a file boundary.
     bucket.put("in/part-1.csv", data::csv(1, 60_000)).await;

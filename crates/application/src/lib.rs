@@ -6,7 +6,7 @@
 //! its contract (what it guarantees, which error it returns when).
 //!
 //! With the `testing` feature it also provides in-memory fakes of the storage
-//! ports ([`testing`]) and the contract-test suites every implementation of a
+//! ports (module `testing`) and the contract-test suites every implementation of a
 //! port must pass, so the fakes cannot drift from the real adapters.
 
 pub mod engine;

@@ -1,4 +1,4 @@
-//! Estimated time remaining (DESIGN §2).
+//! Estimated time remaining, the `eta` of the progress view.
 //!
 //! `eta` is null unless the run is `running` with a known total and at least
 //! one committed batch. It is `remaining / rate`, where the rate is the sum of
@@ -38,8 +38,17 @@ pub fn eta_seconds(
     Some(remaining as f64 / rate)
 }
 
-/// Formats a duration like the reference page: under 90 s `"45s"`, under
-/// 90 min `"3m"`, under 48 h `"1.2h"`, else `"2.5d"`.
+/// Formats a duration as the API shows it: under 90 s `"45s"`, under
+/// 90 min `"3m"`, under 48 h `"1.2h"` (one decimal), else `"2.5d"`.
+///
+/// ```
+/// use sluice_domain::eta::format_eta;
+///
+/// assert_eq!(format_eta(45.0), "45s");
+/// assert_eq!(format_eta(180.0), "3m");
+/// assert_eq!(format_eta(1.6 * 3600.0), "1.6h");
+/// assert_eq!(format_eta(60.0 * 3600.0), "2.5d");
+/// ```
 pub fn format_eta(seconds: f64) -> String {
     let s = if seconds.is_finite() {
         seconds.max(0.0)
@@ -58,6 +67,24 @@ pub fn format_eta(seconds: f64) -> String {
 }
 
 /// The `eta` field of the progress response.
+///
+/// ```
+/// use sluice_domain::eta::{eta, smooth_rate};
+/// use sluice_domain::status::RunStatus;
+///
+/// // Two committed batches of 10,000 rows, in 2 s and then 4 s.
+/// let rate = smooth_rate(None, 10_000, 2_000); // 5,000 rows/s
+/// let rate = smooth_rate(Some(rate), 10_000, 4_000); // 0.3 × 2,500 + 0.7 × 5,000
+/// assert_eq!(rate.round(), 4_250.0);
+/// // 1,020,000 rows to go at 4,250 rows/s: 240 s.
+/// assert_eq!(
+///     eta(RunStatus::Running, Some(1_040_000), 20_000, Some(rate)),
+///     Some("4m".to_owned())
+/// );
+/// // No estimate before the first batch, or unless the run is running.
+/// assert_eq!(eta(RunStatus::Running, Some(1_040_000), 0, None), None);
+/// assert_eq!(eta(RunStatus::Completed, Some(1_040_000), 1_040_000, Some(rate)), None);
+/// ```
 pub fn eta(
     status: RunStatus,
     total_rows: Option<u64>,

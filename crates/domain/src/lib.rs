@@ -1,13 +1,5 @@
-//! # sluice-domain
-//!
-//! The pure core of Sluice: every business rule that can be stated without I/O.
-//! Another Rust service can embed this crate alone to get the run state machine,
-//! the checkpoint and retry rules, the ETA math, row validation and the record
-//! decoders for CSV and JSON Lines.
-//!
-//! Nothing here performs I/O, spawns tasks or depends on an async runtime; the
-//! dependency list is limited to pure crates (serde, serde_json, thiserror,
-//! regex, memchr).
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
 pub mod connector;
 pub mod error;

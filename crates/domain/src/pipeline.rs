@@ -16,7 +16,7 @@ use crate::time::Timestamp;
 /// Most partitions a run may be cut into.
 pub const MAX_PARTITIONS: u32 = 64;
 
-/// How valid rows reach the destination table (DESIGN §2).
+/// How valid rows reach the destination table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]

@@ -1,4 +1,4 @@
-//! The progress view of a run, field for field as the reference page defines
+//! The progress view of a run, field for field as `docs/api.md` documents
 //! `GET /api/v1/pipelines/{id}/runs/{runId}/progress`.
 
 use serde::Serialize;
@@ -53,7 +53,7 @@ pub struct RunProgress {
     /// The first 20 validation errors, in row order.
     pub validation_errors: Vec<RowError>,
     /// Estimated time remaining, or null.
-    // Always present (null when unknown), as the reference page says.
+    // Always present (null when unknown), as docs/api.md says.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub eta: Option<String>,
     /// Elapsed milliseconds.

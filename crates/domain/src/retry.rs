@@ -1,4 +1,4 @@
-//! Retry rules (DESIGN §2 and the reference page).
+//! Retry rules (`POST …/runs/{runId}/retry`, see `docs/api.md`).
 //!
 //! Only `failed` and `completed_with_errors` runs can be retried. For `append`
 //! and `upsert` a retry resumes every partition after its checkpoint, skips the
@@ -28,6 +28,46 @@ pub struct RetryPlan {
 /// Plans a retry of a run in `status` loaded with `strategy`, whose partitions
 /// had reached `checkpoints`. Errors with [`DomainError::RetryNotAllowed`]
 /// unless the status allows retry.
+///
+/// A failed `append` run of 50,000 rows in four partitions, two of them
+/// complete and one stopped at its 7,000th row, resumes from row 32,000:
+///
+/// ```
+/// use sluice_domain::ids::RunId;
+/// use sluice_domain::pipeline::LoadStrategy;
+/// use sluice_domain::retry::{plan_retry, retry_log_message};
+/// use sluice_domain::run::{Checkpoint, PartitionRange, SourcePosition};
+/// use sluice_domain::status::RunStatus;
+///
+/// let partition = |index: u32, committed: u64| {
+///     let first_row = 1 + u64::from(index) * 12_500;
+///     let range = PartitionRange {
+///         index,
+///         first_row,
+///         row_count: 12_500,
+///         start: SourcePosition { file_index: 0, byte_offset: first_row * 40 },
+///     };
+///     let next = SourcePosition { file_index: 0, byte_offset: (first_row + committed) * 40 };
+///     (range, Checkpoint { row: first_row - 1 + committed, next })
+/// };
+/// let checkpoints = [partition(0, 12_500), partition(1, 12_500), partition(2, 7_000), partition(3, 0)];
+///
+/// let plan = plan_retry(RunStatus::Failed, LoadStrategy::Append, &checkpoints)?;
+/// assert!(plan.resumable && plan.revisit_failed_rows);
+/// assert_eq!(plan.resume_from_row, 32_000);
+/// let original = RunId::parse("run_01J9Z8Y7X6W5V4T3S2R1Q0P9NM")?;
+/// assert_eq!(
+///     retry_log_message(&plan, original),
+///     "Resuming from row 32000 (original run: run_01J9Z8Y7X6W5V4T3S2R1Q0P9NM)"
+/// );
+///
+/// // `replace` is not resumable: a retry starts over.
+/// let plan = plan_retry(RunStatus::Failed, LoadStrategy::Replace, &checkpoints)?;
+/// assert_eq!((plan.resumable, plan.resume_from_row), (false, 0));
+/// // Only failed and completed_with_errors runs can be retried.
+/// assert!(plan_retry(RunStatus::Completed, LoadStrategy::Append, &checkpoints).is_err());
+/// # Ok::<(), sluice_domain::DomainError>(())
+/// ```
 pub fn plan_retry(
     status: RunStatus,
     strategy: LoadStrategy,
@@ -93,7 +133,8 @@ mod tests {
     }
 
     fn four_partitions() -> Vec<(PartitionRange, Checkpoint)> {
-        // As in the reference example: 2 of 4 complete, one at 7000 of 12500.
+        // As in the retry example of docs/api.md: 2 of 4 complete, one at
+        // 7000 of 12500.
         vec![
             part(0, 1, 12_500, 12_500),
             part(1, 12_501, 12_500, 12_500),

@@ -1,4 +1,5 @@
-//! Roles and what each may do (DESIGN §3 and the reference page), as data.
+//! Roles and what each may do, as data: the role table of `docs/api.md`
+//! ("Authentication and roles").
 
 use std::fmt;
 
@@ -132,7 +133,7 @@ mod tests {
 
     #[test]
     fn reference_page_role_summary() {
-        // From the reference page's "Role Summary" table.
+        // The role table of docs/api.md, row by row.
         for r in Role::ALL {
             assert!(r.may(Action::ReadProgress));
             assert!(r.may(Action::ReadErrors));

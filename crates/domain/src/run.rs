@@ -165,7 +165,8 @@ pub enum Trigger {
     Retry,
 }
 
-/// Extra facts about a run; for a retry exactly the reference page's fields.
+/// Extra facts about a run; for a retry, the fields `docs/api.md` documents
+/// for `POST …/retry` (`retryOf`, `resumeFromRow`, `resumable`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]

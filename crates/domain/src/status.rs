@@ -1,4 +1,4 @@
-//! The run and partition state machines (DESIGN §2).
+//! The run and partition state machines.
 //!
 //! ```text
 //!             ┌──────────► cancelled ◄─────────┐
@@ -8,7 +8,23 @@
 //!     │              └────►  failed ◄──────────┘ (pending → failed too)
 //!     └───────────────────►  failed
 //! ```
-//! Terminal states never change again.
+//! Terminal states never change again. Every illegal transition is a typed
+//! error ([`DomainError::IllegalRunTransition`]), never a panic.
+//!
+//! A run's whole life, as the engine drives it:
+//!
+//! ```
+//! use sluice_domain::status::RunStatus;
+//!
+//! let run = RunStatus::Pending;
+//! assert!(run.is_active() && !run.allows_retry());
+//! let run = run.start()?; // extraction done: pending → running
+//! let run = run.finish(12)?; // 12 rows failed validation
+//! assert_eq!(run, RunStatus::CompletedWithErrors);
+//! assert!(run.is_terminal() && run.allows_retry());
+//! assert_eq!(run.to_string(), "completed_with_errors");
+//! # Ok::<(), sluice_domain::DomainError>(())
+//! ```
 
 use std::fmt;
 
@@ -16,7 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
 
-/// The status of a run, spelled on the wire exactly as the reference page does.
+/// The status of a run, spelled on the wire as the API documents it
+/// (`docs/api.md`): `pending`, `running`, `completed`,
+/// `completed_with_errors`, `failed`, `cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -76,7 +94,8 @@ impl RunStatus {
         !self.is_terminal()
     }
 
-    /// True if the reference page allows `POST …/retry` on a run in this status.
+    /// True if `POST …/retry` is allowed on a run in this status: `failed`
+    /// and `completed_with_errors` only (the API answers 422 otherwise).
     pub fn allows_retry(self) -> bool {
         matches!(self, Self::Failed | Self::CompletedWithErrors)
     }
@@ -97,6 +116,24 @@ impl RunStatus {
     }
 
     /// Moves to `to`, or returns [`DomainError::IllegalRunTransition`].
+    ///
+    /// ```
+    /// use sluice_domain::DomainError;
+    /// use sluice_domain::status::RunStatus;
+    ///
+    /// assert_eq!(
+    ///     RunStatus::Running.transition(RunStatus::Cancelled),
+    ///     Ok(RunStatus::Cancelled)
+    /// );
+    /// // A cancelled run stays cancelled.
+    /// assert_eq!(
+    ///     RunStatus::Cancelled.transition(RunStatus::Running),
+    ///     Err(DomainError::IllegalRunTransition {
+    ///         from: RunStatus::Cancelled,
+    ///         to: RunStatus::Running,
+    ///     })
+    /// );
+    /// ```
     pub fn transition(self, to: RunStatus) -> Result<RunStatus, DomainError> {
         if self.can_become(to) {
             Ok(to)
@@ -193,6 +230,16 @@ impl PartitionStatus {
     }
 
     /// Moves to `to`, or returns [`DomainError::IllegalPartitionTransition`].
+    ///
+    /// ```
+    /// use sluice_domain::status::PartitionStatus;
+    ///
+    /// // A worker claims a partition, then hands it back on shutdown.
+    /// let claimed = PartitionStatus::Pending.transition(PartitionStatus::Running)?;
+    /// assert_eq!(claimed.transition(PartitionStatus::Pending)?, PartitionStatus::Pending);
+    /// assert!(PartitionStatus::Completed.transition(PartitionStatus::Running).is_err());
+    /// # Ok::<(), sluice_domain::DomainError>(())
+    /// ```
     pub fn transition(self, to: PartitionStatus) -> Result<PartitionStatus, DomainError> {
         if self.can_become(to) {
             Ok(to)

@@ -27,7 +27,7 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(millis))
     }
 
-    /// RFC 3339 in UTC with second precision, as the reference page shows:
+    /// RFC 3339 in UTC with second precision, as the API shows it:
     /// `2026-03-30T10:00:05Z`.
     pub fn to_rfc3339(self) -> String {
         let secs = self.0.div_euclid(1000);

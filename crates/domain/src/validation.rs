@@ -19,7 +19,7 @@ use crate::time::days_in_month;
 /// Column name used for errors that concern a whole row.
 pub const ROW_COLUMN: &str = "*";
 
-/// Longest error value kept, in characters (DESIGN §2).
+/// Longest error value kept, in characters; longer values are cut.
 pub const MAX_ERROR_VALUE_CHARS: usize = 1_000;
 
 /// The fixed messages of validation errors.
@@ -208,6 +208,48 @@ impl CompiledSchema {
 
     /// Validates one decoded record. A valid row is appended to `batch`; every
     /// problem is appended to `errors`. Returns true when the row is valid.
+    ///
+    /// A CSV file with a header, whose columns come in another order than the
+    /// schema's, and a JSON Lines record, checked against the same schema:
+    ///
+    /// ```
+    /// use sluice_domain::format::{FieldsRef, RecordBody};
+    /// use sluice_domain::schema::Schema;
+    /// use sluice_domain::validation::{CompiledSchema, FieldMapping, RowError, ValidBatch};
+    ///
+    /// let schema: Schema = serde_json::from_str(
+    ///     r#"{"columns": [
+    ///         {"name": "id", "type": "integer", "required": true},
+    ///         {"name": "country", "type": "string", "allowedValues": ["DE", "FR"]}
+    ///     ]}"#,
+    /// )
+    /// .expect("a schema");
+    /// let compiled = CompiledSchema::new(&schema)?;
+    /// let (mapping, missing) =
+    ///     FieldMapping::from_header(&schema, &["country".to_owned(), "id".to_owned()]);
+    /// assert!(missing.is_empty());
+    /// let mut batch = ValidBatch::new(compiled.width());
+    /// let mut errors = Vec::new();
+    ///
+    /// // The fields of the record `FR,7`: its bytes and where each field ends.
+    /// let fields = RecordBody::Fields(FieldsRef::new(b"FR7", &[2, 3]));
+    /// assert!(compiled.check_record(1, fields, &mapping, &mut batch, &mut errors));
+    /// let (row, values) = batch.rows().next().expect("one valid row");
+    /// assert_eq!(row, 1);
+    /// assert_eq!(values.iter().collect::<Vec<_>>(), [Some("7"), Some("FR")]);
+    ///
+    /// let line = RecordBody::Json(br#"{"id": "seven", "country": "IT"}"#);
+    /// let by_name = FieldMapping::by_name(&schema);
+    /// assert!(!compiled.check_record(2, line, &by_name, &mut batch, &mut errors));
+    /// assert_eq!(
+    ///     errors,
+    ///     [
+    ///         RowError::new(2, "id", "seven", "Expected integer"),
+    ///         RowError::new(2, "country", "IT", "Not an allowed value"),
+    ///     ]
+    /// );
+    /// # Ok::<(), sluice_domain::DomainError>(())
+    /// ```
     pub fn check_record(
         &self,
         row: u64,

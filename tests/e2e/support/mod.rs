@@ -10,13 +10,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use sluice_test_db::Migrations;
 
 pub use api::Api;
+pub use sluice_test_db::TestDb;
 
 /// What the harness (`cargo xtask test`) provides.
 pub struct Env {
-    /// Superuser URL of the test cluster's `postgres` database.
-    pub database_url: String,
     /// Base URL of the S3 server.
     pub s3: String,
     /// The `sluice` binary.
@@ -40,7 +40,6 @@ pub fn env() -> Env {
         bin.display()
     );
     Env {
-        database_url: get("DATABASE_URL"),
         s3: get("SLUICE_TEST_S3_ENDPOINT"),
         bin,
     }
@@ -52,82 +51,37 @@ pub fn suffix() -> String {
     format!("{n:016x}")
 }
 
-/// A database of its own, dropped when the test ends.
-pub struct TestDb {
-    /// Its URL.
-    pub url: String,
-    name: String,
-    admin_url: String,
-}
+/// The schema `sluice migrate` (the binary under test) gives a database:
+/// `TestDb::migrated(&SluiceMigrations)` is a database of the test's own, a clone of
+/// the template `sluice migrate` made, dropped when the test ends.
+pub struct SluiceMigrations;
 
-impl TestDb {
-    /// Creates `sluice_e2e_<random>`.
-    pub async fn new() -> Self {
-        let env = env();
-        let name = format!("sluice_e2e_{}", suffix());
-        let (client, conn) = tokio_postgres::connect(&env.database_url, tokio_postgres::NoTls)
+impl Migrations for SluiceMigrations {
+    fn dir(&self) -> PathBuf {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../crates/adapters/postgres/migrations"
+        ))
+    }
+
+    async fn apply(&self, url: &str) -> Result<(), String> {
+        let out = tokio::process::Command::new(env().bin)
+            .arg("migrate")
+            .env_clear()
+            .env("DATABASE_URL", url)
+            .stdin(Stdio::null())
+            .output()
             .await
-            .expect("connect to the test cluster");
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
-        let url = replace_db(&env.database_url, &name);
-        Self {
-            url,
-            name,
-            admin_url: env.database_url,
+            .map_err(|e| format!("cannot run sluice migrate: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "sluice migrate failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
-    }
-
-    /// A SQL client on this database.
-    pub async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(conn);
-        client
-    }
-}
-
-fn replace_db(url: &str, db: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, rest)) => {
-            let query = rest
-                .split_once('?')
-                .map(|(_, q)| format!("?{q}"))
-                .unwrap_or_default();
-            format!("{base}/{db}{query}")
-        }
-        None => format!("{url}/{db}"),
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs outside any runtime guarantee: use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
     }
 }
 

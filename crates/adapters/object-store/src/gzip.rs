@@ -77,7 +77,7 @@ pub(crate) fn skip(stream: ByteStream, offset: u64, key: &str) -> ByteStream {
                 }
                 None if st.remaining > 0 => {
                     st.done = true;
-                    let err = past_end(&st.key, offset);
+                    let err = SourceError::past_end(&st.key, offset);
                     return Some((Err(err), st));
                 }
                 None => return None,
@@ -85,13 +85,6 @@ pub(crate) fn skip(stream: ByteStream, offset: u64, key: &str) -> ByteStream {
         }
     })
     .boxed()
-}
-
-/// The error for an offset beyond the end of a file.
-pub(crate) fn past_end(key: &str, offset: u64) -> SourceError {
-    SourceError::Other(format!(
-        "offset {offset} is past the end of `{key}`; the file has changed since it was listed"
-    ))
 }
 
 /// Splits chunks longer than `max_chunk` (zero-copy), so a consumer's read

@@ -24,7 +24,6 @@
 mod error;
 mod factory;
 mod gzip;
-mod listing;
 mod local;
 mod secret;
 mod settings;

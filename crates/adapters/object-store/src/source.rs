@@ -8,14 +8,13 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
-use sluice_application::ports::{ByteStream, ObjectInfo, ObjectSource, SourceError};
+use sluice_application::ports::{ByteStream, FileFilter, ObjectInfo, ObjectSource, SourceError};
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::time::Timestamp;
 use tracing::{debug, warn};
 
 use crate::error::{ErrorContext, Target, map_error, store_missing};
-use crate::gzip::{gunzip, past_end, rechunk, skip};
-use crate::listing::FileFilter;
+use crate::gzip::{gunzip, rechunk, skip};
 use crate::local::{LocalJail, OpenedRoot, check_local_key};
 use crate::secret::Redactor;
 use crate::settings::{Purpose, RemoteSettings};
@@ -192,7 +191,7 @@ impl ObjectStoreSource {
                             return Ok(futures::stream::empty().boxed());
                         }
                         if offset > meta.size {
-                            return Err(past_end(key, offset));
+                            return Err(SourceError::past_end(key, offset));
                         }
                     }
                 }

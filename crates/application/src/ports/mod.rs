@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 mod clock;
+mod listing;
 mod loader;
 mod queue;
 mod source;
@@ -20,6 +21,7 @@ mod store;
 pub mod system;
 
 pub use clock::{Clock, IdGenerator};
+pub use listing::FileFilter;
 pub use loader::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, RejectedRow};
 pub use queue::{
     CommitError, ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim,

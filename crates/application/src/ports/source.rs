@@ -31,6 +31,17 @@ pub enum SourceError {
     Other(String),
 }
 
+impl SourceError {
+    /// The error for reading `key` from an `offset` beyond its end: the
+    /// offset came from an earlier read of the same file, so the file must
+    /// have changed since it was listed.
+    pub fn past_end(key: &str, offset: u64) -> Self {
+        Self::Other(format!(
+            "offset {offset} is past the end of `{key}`; the file has changed since it was listed"
+        ))
+    }
+}
+
 /// A listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -38,7 +49,10 @@ pub struct ObjectInfo {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
-    /// Entity tag (changes whenever the content changes), if the store has one.
+    /// Entity tag, if the store has one: it changes whenever the content
+    /// changes, and `list` and `head` report the same one while it does not
+    /// (polling starts a run per new touch-file ETag, and the clean-up deletes
+    /// a touch file only while its ETag is still the one that started the run).
     pub etag: Option<String>,
     /// Last modification.
     pub last_modified: Option<Timestamp>,
@@ -48,14 +62,21 @@ pub struct ObjectInfo {
 pub type ByteStream = BoxStream<'static, Result<Bytes, SourceError>>;
 
 /// One connector's store. (No mockall mock: use the in-memory fake of the
-/// `testing` feature.)
+/// `testing` feature.) Every implementation passes the contract suite
+/// `sluice_application::source_contract_tests!`, which checks each promise
+/// below.
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
     /// Objects under `prefix` whose key relative to the prefix matches the glob
     /// `pattern` (every object when `None`), without directories and without
-    /// the keys in `exclude` (the touch file), in lexical key order.
-    /// `NotFound` when the bucket or root does not exist; an empty prefix is
-    /// `Ok(vec![])`.
+    /// the keys in `exclude` (the touch file), in lexical (byte) key order.
+    /// The prefix counts whole key segments: `in` and `in/` both mean the keys
+    /// under `in/`, never `inbox/…` or `in.csv`; [`FileFilter`] holds these
+    /// rules for every implementation. A prefix with nothing under it is
+    /// `Ok(vec![])`; `NotFound` when the bucket or root does not exist;
+    /// `InvalidConfig` when `pattern` is not a valid glob.
+    ///
+    /// [`FileFilter`]: crate::ports::FileFilter
     async fn list(
         &self,
         prefix: &str,
@@ -63,13 +84,20 @@ pub trait ObjectSource: Send + Sync {
         exclude: &[String],
     ) -> Result<Vec<ObjectInfo>, SourceError>;
 
-    /// The object at `key`, or `None` when it does not exist.
+    /// The object at `key` (size and ETag as `list` reports them), or `None`
+    /// when it does not exist, also when `key` is only a "folder" that other
+    /// keys sit under.
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, SourceError>;
 
     /// Streams the object's content from byte `offset` to the end. With `gzip`
-    /// the content is decompressed on the fly and `offset` counts decompressed
-    /// bytes. Memory stays bounded whatever the object size. Dropping the
-    /// stream aborts the read.
+    /// the content is decompressed on the fly (every member of a multi-member
+    /// file) and `offset` counts decompressed bytes. Memory stays bounded
+    /// whatever the object size. Dropping the stream aborts the read.
+    ///
+    /// `NotFound` (naming the key) when the object does not exist. Reading
+    /// from the very end yields no bytes; an offset past the end is
+    /// [`SourceError::past_end`]. Content that is not gzip, read with `gzip`,
+    /// is an `Other` error naming the key, from this call or from the stream.
     async fn read(&self, key: &str, offset: u64, gzip: bool) -> Result<ByteStream, SourceError>;
 
     /// Deletes the object at `key`; deleting a missing object is `Ok`.

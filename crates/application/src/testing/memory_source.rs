@@ -1,4 +1,9 @@
+//! The in-memory [`ObjectSource`], run through the same contract suite as the
+//! object-store adapter (`source_contract_tests!`).
+
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -6,14 +11,21 @@ use bytes::Bytes;
 use futures::StreamExt;
 use sluice_domain::connector::{Connector, Credentials};
 
-use crate::ports::{ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError};
+use crate::ports::{
+    ByteStream, FileFilter, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError,
+};
+use crate::testing::contract::SourceFixture;
 
 /// An object store held in memory, for use-case tests. Reads come in chunks of
-/// `chunk_size` bytes to exercise record boundaries across chunks. gzip is not
-/// supported (the fake refuses it loudly).
+/// `chunk_size` bytes to exercise record boundaries across chunks. Listing
+/// follows the adapter's rules ([`FileFilter`]); gzip objects are decompressed
+/// whole (they are test-sized), with the adapter's offsets and errors.
 #[derive(Debug, Clone)]
 pub struct InMemorySource {
     objects: Arc<Mutex<BTreeMap<String, (Bytes, u64)>>>,
+    /// The last version given to a put: every put gets a new one, so an ETag
+    /// is never given twice, even to a key deleted and written again.
+    versions: Arc<AtomicU64>,
     chunk_size: usize,
     failing: Arc<Mutex<Option<SourceError>>>,
 }
@@ -29,6 +41,7 @@ impl InMemorySource {
     pub fn new(chunk_size: usize) -> Self {
         Self {
             objects: Arc::default(),
+            versions: Arc::default(),
             chunk_size: chunk_size.max(1),
             failing: Arc::default(),
         }
@@ -36,8 +49,8 @@ impl InMemorySource {
 
     /// Stores (or replaces) an object; its ETag changes on every put.
     pub fn put(&self, key: &str, content: impl Into<Bytes>) {
+        let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
         if let Ok(mut o) = self.objects.lock() {
-            let version = o.get(key).map_or(1, |(_, v)| v + 1);
             o.insert(key.to_owned(), (content.into(), version));
         }
     }
@@ -72,32 +85,28 @@ impl InMemorySource {
             last_modified: None,
         }
     }
-}
 
-/// A glob matcher good enough for the fake: `*` within a segment, `**` across.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) if p.get(1) == Some(&b'*') => {
-                let rest = p.get(2..).unwrap_or_default();
-                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
-                (0..=t.len()).any(|i| go(rest, t.get(i..).unwrap_or_default()))
-            }
-            (Some(b'*'), _) => {
-                let rest = p.get(1..).unwrap_or_default();
-                (0..=t.len())
-                    .take_while(|&i| i == 0 || t.get(i - 1) != Some(&b'/'))
-                    .any(|i| go(rest, t.get(i..).unwrap_or_default()))
-            }
-            (Some(a), Some(b)) if a == b || *a == b'?' && *b != b'/' => go(
-                p.get(1..).unwrap_or_default(),
-                t.get(1..).unwrap_or_default(),
-            ),
-            _ => false,
+    /// The bytes a read of `key` yields from byte 0, decompressed with `gzip`.
+    fn content(&self, key: &str, gzip: bool) -> Result<Bytes, SourceError> {
+        let stored = {
+            let objects = self
+                .objects
+                .lock()
+                .map_err(|_| SourceError::Other("poisoned".into()))?;
+            objects
+                .get(key)
+                .map(|(c, _)| c.clone())
+                .ok_or_else(|| SourceError::NotFound(format!("`{key}` does not exist")))?
+        };
+        if !gzip {
+            return Ok(stored);
         }
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(stored.as_ref())
+            .read_to_end(&mut out)
+            .map_err(|e| SourceError::Other(format!("`{key}` is not valid gzip data ({e})")))?;
+        Ok(out.into())
     }
-    go(pattern.as_bytes(), text.as_bytes())
 }
 
 #[async_trait]
@@ -109,25 +118,17 @@ impl ObjectSource for InMemorySource {
         exclude: &[String],
     ) -> Result<Vec<ObjectInfo>, SourceError> {
         self.check_failing()?;
+        let filter = FileFilter::new(prefix, pattern, exclude)?;
         let objects = self
             .objects
             .lock()
             .map_err(|_| SourceError::Other("poisoned".into()))?;
-        Ok(objects
-            .iter()
-            .filter(|(k, _)| k.starts_with(prefix) && !k.ends_with('/') && !exclude.contains(k))
-            .filter(|(k, _)| {
-                pattern.is_none_or(|p| {
-                    glob_match(
-                        p,
-                        k.get(prefix.len()..)
-                            .unwrap_or_default()
-                            .trim_start_matches('/'),
-                    )
-                })
-            })
-            .map(|(k, (c, v))| Self::info(k, c, *v))
-            .collect())
+        Ok(filter.select(
+            objects
+                .iter()
+                .map(|(k, (c, v))| Self::info(k, c, *v))
+                .collect(),
+        ))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, SourceError> {
@@ -141,24 +142,11 @@ impl ObjectSource for InMemorySource {
 
     async fn read(&self, key: &str, offset: u64, gzip: bool) -> Result<ByteStream, SourceError> {
         self.check_failing()?;
-        if gzip {
-            return Err(SourceError::Other(
-                "the in-memory source does not gunzip".into(),
-            ));
-        }
-        let content = {
-            let objects = self
-                .objects
-                .lock()
-                .map_err(|_| SourceError::Other("poisoned".into()))?;
-            objects
-                .get(key)
-                .map(|(c, _)| c.clone())
-                .ok_or_else(|| SourceError::NotFound(key.to_owned()))?
-        };
+        let content = self.content(key, gzip)?;
         let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(content.len());
+            .ok()
+            .filter(|&start| start <= content.len())
+            .ok_or_else(|| SourceError::past_end(key, offset))?;
         let rest = content.slice(start..);
         let chunks: Vec<Result<Bytes, SourceError>> = (0..rest.len())
             .step_by(self.chunk_size)
@@ -186,6 +174,17 @@ impl ObjectSource for InMemorySource {
     }
 }
 
+#[async_trait]
+impl SourceFixture for InMemorySource {
+    fn source(&self) -> Arc<dyn ObjectSource> {
+        Arc::new(self.clone())
+    }
+
+    async fn put(&self, key: &str, content: Bytes) {
+        InMemorySource::put(self, key, content);
+    }
+}
+
 /// Opens the same [`InMemorySource`] for every connector.
 #[derive(Debug, Clone, Default)]
 pub struct InMemorySourceFactory(pub InMemorySource);
@@ -201,8 +200,26 @@ impl ObjectSourceFactory for InMemorySourceFactory {
 }
 
 #[cfg(test)]
+mod contract_tests {
+    crate::source_contract_tests!(async { super::InMemorySource::new(5) });
+}
+
+#[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use crate::ports::{FileFilter, ObjectInfo};
+
+    /// Whether `pattern` selects `text` in a listing of the root: the fake
+    /// matches globs the way the adapter does, through [`FileFilter`].
+    fn glob_match(pattern: &str, text: &str) -> bool {
+        let listed = vec![ObjectInfo {
+            key: text.to_owned(),
+            size: 1,
+            etag: None,
+            last_modified: None,
+        }];
+        let filter = FileFilter::new("", Some(pattern), &[]).expect("a valid glob");
+        filter.select(listed).len() == 1
+    }
 
     #[test]
     fn globs() {

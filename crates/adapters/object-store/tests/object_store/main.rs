@@ -4,6 +4,7 @@
 
 mod check;
 mod common;
+mod contract;
 mod jail;
 mod listing;
 mod memory;

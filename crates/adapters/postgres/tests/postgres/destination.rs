@@ -16,7 +16,7 @@ use sluice_domain::status::RunStatus;
 use sluice_domain::validation::{RowError, ValidBatch};
 use sluice_postgres::PgStore;
 
-use crate::support::TestDb;
+use crate::support::{SluiceMigrations, TestDb, store};
 
 fn ident(s: &str) -> Identifier {
     Identifier::parse(s).expect("identifier")
@@ -113,8 +113,8 @@ async fn running(
 /// unchanged through both paths (direct COPY and staging + merge).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_and_special_characters_round_trip() {
-    let db = TestDb::migrated().await;
-    let s = db.store().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = store(&db).await;
     let f = Fixture::new();
     let schema = Schema {
         columns: vec![
@@ -216,8 +216,8 @@ async fn every_type_and_special_characters_round_trip() {
 /// index; rows stored before Sluice count as an earlier load.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_tables_are_completed() {
-    let db = TestDb::migrated().await;
-    let s = db.store().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = store(&db).await;
     let f = Fixture::new();
     let client = db.client().await;
     client
@@ -275,7 +275,7 @@ async fn existing_tables_are_completed() {
 }
 
 async fn prepare_error(db: &TestDb, setup: &str, keys: &[&str]) -> String {
-    let s = db.store().await;
+    let s = store(db).await;
     let f = Fixture::new();
     db.client().await.batch_execute(setup).await.expect("setup");
     let schema = id_name();
@@ -289,7 +289,7 @@ async fn prepare_error(db: &TestDb, setup: &str, keys: &[&str]) -> String {
 /// Tables that cannot take the rows are refused with a message saying what to fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_tables_are_unprocessable_with_a_fix() {
-    let db = TestDb::migrated().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let m = prepare_error(
         &db,
         "CREATE TABLE public.target (id integer, name text)",
@@ -297,7 +297,7 @@ async fn unusable_tables_are_unprocessable_with_a_fix() {
     )
     .await;
     assert!(m.contains("`id`") && m.contains("integer"), "{m}");
-    let db2 = TestDb::migrated().await;
+    let db2 = TestDb::migrated(&SluiceMigrations).await;
     let m = prepare_error(
         &db2,
         "CREATE TABLE public.target (id bigint, name text); \
@@ -309,7 +309,7 @@ async fn unusable_tables_are_unprocessable_with_a_fix() {
         m.contains("same key (id)") && m.contains("duplicates"),
         "{m}"
     );
-    let db3 = TestDb::migrated().await;
+    let db3 = TestDb::migrated(&SluiceMigrations).await;
     let m = prepare_error(
         &db3,
         "CREATE TABLE public.target (id bigint, name text, owner text NOT NULL)",
@@ -325,8 +325,8 @@ async fn unusable_tables_are_unprocessable_with_a_fix() {
 /// Cancelling a replace run drops its shadow table and keeps the destination.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_drops_the_shadow_table() {
-    let db = TestDb::migrated().await;
-    let s = db.store().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = store(&db).await;
     let f = Fixture::new();
     let schema = Schema {
         columns: vec![column("id", ColumnType::Integer)],
@@ -369,7 +369,7 @@ async fn cancel_drops_the_shadow_table() {
 /// Destination tables go to the configured warehouse schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_warehouse_schema_is_configurable() {
-    let db = TestDb::migrated().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let mut config = sluice_postgres::PgConfig::new(db.url.clone());
     config.warehouse_schema = ident("warehouse");
     let s = PgStore::connect(&config).await.expect("connect");
@@ -401,8 +401,8 @@ async fn the_warehouse_schema_is_configurable() {
 /// which invites deadlocks) all commit, and the last occurrence of each key wins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_upserts_of_the_same_keys_converge() {
-    let db = TestDb::migrated().await;
-    let s = Arc::new(db.store().await);
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = Arc::new(store(&db).await);
     let f = Fixture::new();
     let schema = id_name();
     let per = 200u64;
@@ -470,8 +470,8 @@ async fn concurrent_upserts_of_the_same_keys_converge() {
 /// Many concurrent finalisers: each ready run is finalised exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_finalisers_finalise_each_run_once() {
-    let db = TestDb::migrated().await;
-    let s = Arc::new(db.store().await);
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = Arc::new(store(&db).await);
     let f = Fixture::new();
     let mut runs = Vec::new();
     for i in 0..6 {
@@ -524,8 +524,8 @@ async fn concurrent_finalisers_finalise_each_run_once() {
 /// driver's text (which may quote SQL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn driver_errors_do_not_leak() {
-    let db = TestDb::migrated().await;
-    let s = db.store().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = store(&db).await;
     let f = Fixture::new();
     let p = f.pipeline(&s, "t", LoadStrategy::Append, false).await;
     let run = f.new_run(&p);
@@ -550,8 +550,8 @@ async fn driver_errors_do_not_leak() {
 /// the cancel wins, and every later commit is fenced out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_during_commits_is_clean() {
-    let db = TestDb::migrated().await;
-    let s = Arc::new(db.store().await);
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = Arc::new(store(&db).await);
     let f = Fixture::new();
     let schema = id_name();
     let per = 100_000u64;

@@ -7,7 +7,7 @@ use sluice_application::ports::RunStore;
 use sluice_application::testing::contract::Fixture;
 use sluice_domain::pipeline::LoadStrategy;
 
-use crate::support::TestDb;
+use crate::support::{SluiceMigrations, TestDb, store};
 
 const ERRORS: i64 = 1_000_000;
 
@@ -31,8 +31,8 @@ fn reset_peak_rss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_errors_stream_in_row_order_in_bounded_memory() {
     reset_peak_rss();
-    let db = TestDb::migrated().await;
-    let store = Arc::new(db.store().await);
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let store = Arc::new(store(&db).await);
     let f = Fixture::new();
     let p = f.pipeline(&*store, "t", LoadStrategy::Append, false).await;
     let run_id = f.running_run(&*store, &p, 1, 10).await;

@@ -1,4 +1,5 @@
-//! Contract suites for the storage ports. Every implementation runs them:
+//! Contract suites for the ports. Every implementation of a storage port runs
+//! the store suite:
 //!
 //! ```text
 //! sluice_application::store_contract_tests!(async { make_fresh_store().await });
@@ -6,7 +7,17 @@
 //!
 //! The expression must evaluate to a fresh, empty store (its own database or
 //! schema) implementing [`ContractStore`]. Each contract becomes one
-//! `#[tokio::test(flavor = "multi_thread")]`.
+//! `#[tokio::test(flavor = "multi_thread")]`. When the store needs something
+//! kept alive beside it until the contract ends (its test database, dropped
+//! afterwards), write `guarded:` before an expression that evaluates to the
+//! pair `(store, guard)`:
+//!
+//! ```text
+//! sluice_application::store_contract_tests!(guarded: async { (store, database) });
+//! ```
+//!
+//! Every implementation of [`ObjectSource`](crate::ports::ObjectSource) runs
+//! the [`source`] suite (`source_contract_tests!`).
 
 mod fencing;
 mod fixtures;
@@ -14,6 +25,7 @@ mod loading;
 mod metadata;
 mod polling;
 mod queue;
+pub mod source;
 
 pub use fencing::*;
 pub use fixtures::{Fixture, T0, newest_run};
@@ -21,6 +33,7 @@ pub use loading::*;
 pub use metadata::*;
 pub use polling::*;
 pub use queue::*;
+pub use source::SourceFixture;
 
 use crate::ports::{
     ApiKeyStore, BulkLoader, ConnectorStore, PipelineStore, PollingStore, RunStore, WorkQueue,
@@ -57,7 +70,7 @@ impl<T> ContractStore for T where
 /// Generates one test per contract, each on a fresh store from `$make`.
 #[macro_export]
 macro_rules! store_contract_tests {
-    ($make:expr) => {
+    (guarded: $make:expr) => {
         $crate::store_contract_tests!(@tests $make;
             api_keys_round_trip,
             connectors_round_trip,
@@ -88,9 +101,12 @@ macro_rules! store_contract_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let store = $make.await;
+                let (store, _guard) = $make.await;
                 $crate::testing::contract::$name(std::sync::Arc::new(store)).await;
             }
         )*
+    };
+    ($make:expr) => {
+        $crate::store_contract_tests!(guarded: async { ($make.await, ()) });
     };
 }

@@ -1,13 +1,19 @@
-//! Which listed objects are a pipeline's files, and in which order.
+//! Which listed objects are a pipeline's files, and in which order: the
+//! selection rules of [`ObjectSource::list`](super::ObjectSource::list), written once for every
+//! implementation (the object-store adapter and the in-memory fake), so they
+//! cannot disagree on what a prefix or a glob means.
 
 use std::collections::HashSet;
 
 use globset::{GlobBuilder, GlobMatcher};
-use sluice_application::ports::{ObjectInfo, SourceError};
 
-/// Prefix, glob and exclusions of one listing.
+use super::{ObjectInfo, SourceError};
+
+/// Prefix, glob and exclusions of one listing. An implementation of
+/// [`ObjectSource::list`](super::ObjectSource::list) lists every object under the prefix (or more) and
+/// hands them to [`FileFilter::select`].
 #[derive(Debug)]
-pub(crate) struct FileFilter {
+pub struct FileFilter {
     /// The prefix without leading or trailing `/` (empty: the whole store).
     prefix: String,
     matcher: Option<GlobMatcher>,
@@ -15,10 +21,13 @@ pub(crate) struct FileFilter {
 }
 
 impl FileFilter {
-    /// `pattern` is matched on the key relative to `prefix`; `*` stays within
-    /// one path segment and `**` crosses them, so `*.csv` finds the files
-    /// directly under the prefix and `**/*.csv` those at any depth.
-    pub(crate) fn new(
+    /// `prefix` is a whole number of key segments (`in` and `in/` both mean
+    /// the keys under `in/`, never `inbox/…` or `in.csv`). `pattern` is
+    /// matched on the key relative to `prefix`, with globset's syntax; `*`
+    /// stays within one path segment and `**` crosses them, so `*.csv` finds
+    /// the files directly under the prefix and `**/*.csv` those at any depth.
+    /// `InvalidConfig` when the pattern is not a valid glob.
+    pub fn new(
         prefix: &str,
         pattern: Option<&str>,
         exclude: &[String],
@@ -60,7 +69,7 @@ impl FileFilter {
     /// The pipeline's files among `listed`, in lexical (byte) key order.
     /// Directory markers — keys that other keys sit under, as S3 consoles
     /// create for "folders" — are never files.
-    pub(crate) fn select(&self, mut listed: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
+    pub fn select(&self, mut listed: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
         listed.sort_by(|a, b| a.key.cmp(&b.key));
         listed.dedup_by(|a, b| a.key == b.key);
         let is_directory = |key: &str| {
