@@ -8,7 +8,18 @@ use serde_json::json;
 use crate::data::{self, COLUMNS};
 use crate::support::s3::Bucket;
 use crate::support::sql::table_digest;
-use crate::support::{Launch, TestDb};
+use crate::support::{Api, Launch, TestDb};
+
+/// Points the pipeline at another folder.
+async fn switch_prefix(api: &Api, pipeline: &str, prefix: &str) {
+    let (status, body) = api
+        .patch(
+            &format!("/api/v1/pipelines/{pipeline}"),
+            json!({"source": {"prefix": prefix}}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readers_see_the_old_table_until_a_replace_run_succeeds() {
@@ -41,13 +52,7 @@ async fn readers_see_the_old_table_until_a_replace_run_succeeds() {
 
     // A big second version: while it loads, readers still see version 1.
     bucket.put("v2/customers.csv", data::csv(1, 60_000)).await;
-    let (status, _) = api
-        .patch(
-            &format!("/api/v1/pipelines/{pipeline}"),
-            json!({"source": {"prefix": "v2/"}}),
-        )
-        .await;
-    assert!(status.is_success());
+    switch_prefix(&api, &pipeline, "v2/").await;
     let run = api.start_run(&pipeline).await;
     let mut seen_loading = 0;
     loop {
@@ -145,13 +150,7 @@ async fn a_view_survives_replace_runs_and_a_refused_swap_fails_the_run() {
     .expect("a view, an index and a comment");
 
     // The second run completes: the view was carried over, not in the way.
-    let (status, _) = api
-        .patch(
-            &format!("/api/v1/pipelines/{pipeline}"),
-            json!({"source": {"prefix": "v2/"}}),
-        )
-        .await;
-    assert!(status.is_success());
+    switch_prefix(&api, &pipeline, "v2/").await;
     let run = api.start_run(&pipeline).await;
     let done = api.wait_terminal(&pipeline, &run, limit).await;
     assert_eq!(done["status"], "completed_with_errors", "{done}");
@@ -178,13 +177,7 @@ async fn a_view_survives_replace_runs_and_a_refused_swap_fails_the_run() {
     // A materialized view appears while the third run loads: the swap
     // cannot carry it over, so the run fails, saying why.
     bucket.put("v3/customers.csv", data::csv(1, 40_000)).await;
-    let (status, _) = api
-        .patch(
-            &format!("/api/v1/pipelines/{pipeline}"),
-            json!({"source": {"prefix": "v3/"}}),
-        )
-        .await;
-    assert!(status.is_success());
+    switch_prefix(&api, &pipeline, "v3/").await;
     let run = api.start_run(&pipeline).await;
     api.wait_until(&pipeline, &run, limit, |p| p["status"] == "running")
         .await;
