@@ -80,6 +80,9 @@ pub enum Action {
     ReadPolling,
     /// `POST /pipelines/poll`.
     TriggerPolling,
+    /// Creating or changing a connector that signs in with the server's own
+    /// (ambient) cloud identity: those are the server's, not the connector's.
+    UseAmbientCredentials,
 }
 
 const ALL_ROLES: &[Role] = &[Role::Admin, Role::Editor, Role::Viewer];
@@ -88,7 +91,7 @@ const ADMIN: &[Role] = &[Role::Admin];
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Self::ListApiKeys,
         Self::ManageApiKeys,
         Self::ReadConnectors,
@@ -104,6 +107,7 @@ impl Action {
         Self::RetryRun,
         Self::ReadPolling,
         Self::TriggerPolling,
+        Self::UseAmbientCredentials,
     ];
 
     /// The roles allowed to perform this action: the permission table.
@@ -111,7 +115,7 @@ impl Action {
         match self {
             Self::ListApiKeys | Self::ManageApiKeys => ADMIN,
             Self::ReadConnectors => ALL_ROLES,
-            Self::WriteConnectors | Self::TestConnector => ADMIN,
+            Self::WriteConnectors | Self::TestConnector | Self::UseAmbientCredentials => ADMIN,
             Self::ReadPipelines => ALL_ROLES,
             Self::WritePipelines => ADMIN_EDITOR,
             Self::ReadRuns | Self::ReadProgress | Self::ReadErrors => ALL_ROLES,
@@ -147,6 +151,7 @@ mod tests {
         assert!(!Role::Editor.may(Action::ListApiKeys));
         assert!(!Role::Editor.may(Action::WriteConnectors));
         assert!(!Role::Editor.may(Action::TestConnector));
+        assert!(!Role::Editor.may(Action::UseAmbientCredentials));
         assert!(Role::Viewer.may(Action::ReadConnectors));
         assert!(Role::Editor.may(Action::WritePipelines));
         assert!(!Role::Viewer.may(Action::WritePipelines));

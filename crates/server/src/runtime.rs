@@ -10,7 +10,7 @@ use sluice_application::usecases::engine::Worker;
 use sluice_application::usecases::{App, Ports, Settings};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::role::Role;
-use sluice_object_store::{ObjectStoreSourceFactory, parse_local_roots};
+use sluice_object_store::{AmbientEnvironment, ObjectStoreSourceFactory, parse_local_roots};
 use sluice_postgres::{PgConfig, PgStore};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -131,13 +131,18 @@ fn build_app_with(store: PgStore, engine: Option<&EngineArgs>, auth_cache_ms: u6
         auth_cache_ms,
         ..Settings::default()
     };
+    let mut sources = ObjectStoreSourceFactory::new(roots);
     if let Some(e) = engine {
         settings.lease_ms = i64::try_from(e.lease_seconds.max(1) * 1000).unwrap_or(30_000);
         settings.batch_rows = e.batch_rows.max(1);
+        settings.allow_ambient_credentials = e.allow_ambient_credentials;
+        if e.allow_ambient_credentials {
+            sources = sources.with_ambient_credentials(AmbientEnvironment::from_process());
+        }
     }
     let ports = Ports::from_store(
         Arc::new(store),
-        Arc::new(ObjectStoreSourceFactory::new(roots)),
+        Arc::new(sources),
         Arc::new(SystemClock),
         Arc::new(UlidGenerator::default()),
     );

@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
-use sluice_application::ports::{ByteStream, ObjectInfo, ObjectSource, SourceError};
+use sluice_application::ports::{ByteStream, ObjectInfo, ObjectSource, SourceCheck, SourceError};
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::time::Timestamp;
 use tracing::{debug, warn};
 
+use crate::credentials::AmbientEnvironment;
 use crate::error::{ErrorContext, Target, map_error, store_missing};
 use crate::gzip::{gunzip, past_end, rechunk, skip};
 use crate::listing::FileFilter;
@@ -31,6 +32,8 @@ pub struct ObjectStoreSource {
     endpoint: String,
     backend: Backend,
     redactor: Redactor,
+    /// The server's environment, for connectors that sign in as the server.
+    ambient: AmbientEnvironment,
     check_timeout: Duration,
     read_chunk_bytes: usize,
 }
@@ -67,16 +70,18 @@ impl ObjectStoreSource {
         kind: ConnectorType,
         settings: RemoteSettings,
         redactor: Redactor,
+        ambient: AmbientEnvironment,
         check_timeout: Duration,
         read_chunk_bytes: usize,
     ) -> Result<Self, SourceError> {
-        let store = settings.build(Purpose::Data, &redactor)?;
+        let store = settings.build(Purpose::Data, &redactor, &ambient)?.store;
         Ok(Self {
             kind,
             location: settings.location(),
             endpoint: settings.endpoint(),
             backend: Backend::Remote { store, settings },
             redactor,
+            ambient,
             check_timeout,
             read_chunk_bytes,
         })
@@ -89,6 +94,7 @@ impl ObjectStoreSource {
             endpoint: jail.root().display().to_string(),
             backend: Backend::Local(jail),
             redactor: Redactor::default(),
+            ambient: AmbientEnvironment::default(),
             check_timeout,
             read_chunk_bytes,
         }
@@ -242,16 +248,23 @@ impl ObjectStoreSource {
         Ok(kept)
     }
 
-    async fn check_inner(&self) -> Result<(), SourceError> {
-        let store: Arc<dyn ObjectStore> = match &self.backend {
-            Backend::Remote { settings, .. } => settings.build(Purpose::Check, &self.redactor)?,
-            Backend::Local(jail) => jail.open().await?.store,
+    async fn check_inner(&self) -> Result<SourceCheck, SourceError> {
+        let (store, identity): (Arc<dyn ObjectStore>, _) = match &self.backend {
+            Backend::Remote { settings, .. } => {
+                let built = settings.build(Purpose::Check, &self.redactor, &self.ambient)?;
+                (built.store, built.identity)
+            }
+            Backend::Local(jail) => (jail.open().await?.store, None),
         };
         // One page is enough to prove the store answers and the credentials work.
-        match store.list(None).next().await {
-            None | Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(map_error(&e, Target::Store, &self.ctx())),
+        if let Some(Err(e)) = store.list(None).next().await {
+            return Err(map_error(&e, Target::Store, &self.ctx()));
         }
+        let identity = match identity {
+            Some(i) => Some(i.name().await),
+            None => None,
+        };
+        Ok(SourceCheck { identity })
     }
 }
 
@@ -376,7 +389,7 @@ impl ObjectSource for ObjectStoreSource {
         Ok(())
     }
 
-    async fn check(&self) -> Result<(), SourceError> {
+    async fn check(&self) -> Result<SourceCheck, SourceError> {
         let outcome = match tokio::time::timeout(self.check_timeout, self.check_inner()).await {
             Ok(result) => result,
             Err(_) => Err(SourceError::Unreachable(format!(
@@ -386,9 +399,10 @@ impl ObjectSource for ObjectStoreSource {
             ))),
         };
         match &outcome {
-            Ok(()) => debug!(
+            Ok(check) => debug!(
                 connector_type = self.kind.as_str(),
                 location = %self.location,
+                identity = check.identity.as_deref(),
                 "connector test passed"
             ),
             Err(e) => warn!(

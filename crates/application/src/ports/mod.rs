@@ -23,7 +23,9 @@ pub use queue::{
     ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim, SourceFile,
     WorkQueue, WorkerId,
 };
-pub use source::{ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError};
+pub use source::{
+    ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceCheck, SourceError,
+};
 pub use store::{
     ApiKey, ApiKeyStore, ConnectorStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewApiKey, NewRun, Page,
     PageRequest, PipelineStore, PollState, PollTarget, PollingStore, RunSnapshot, RunStore,

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use sluice_domain::connector::{Connector, Credentials};
 
-use crate::ports::{ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError};
+use crate::ports::{
+    ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceCheck, SourceError,
+};
 
 /// An object store held in memory, for use-case tests. Reads come in chunks of
 /// `chunk_size` bytes to exercise record boundaries across chunks. gzip is not
@@ -181,8 +183,9 @@ impl ObjectSource for InMemorySource {
         Ok(())
     }
 
-    async fn check(&self) -> Result<(), SourceError> {
-        self.check_failing()
+    async fn check(&self) -> Result<SourceCheck, SourceError> {
+        self.check_failing()?;
+        Ok(SourceCheck::default())
     }
 }
 
