@@ -6,6 +6,7 @@ mod support;
 mod ambient;
 mod api;
 mod crash;
+mod dashboard;
 mod data;
 mod polling;
 mod replace;

@@ -9,8 +9,10 @@
 //! ports ([`testing`]) and the contract-test suites every implementation of a
 //! port must pass, so the fakes cannot drift from the real adapters.
 
+pub mod engine;
 pub mod error;
 pub mod ports;
+pub mod reading;
 pub mod usecases;
 
 #[cfg(any(test, feature = "testing"))]

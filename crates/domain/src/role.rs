@@ -80,6 +80,8 @@ pub enum Action {
     ReadPolling,
     /// `POST /pipelines/poll`.
     TriggerPolling,
+    /// `GET /me`: the caller's own key id and role.
+    ReadOwnKey,
     /// Creating or changing a connector that signs in with the server's own
     /// (ambient) cloud identity: those are the server's, not the connector's.
     UseAmbientCredentials,
@@ -91,7 +93,7 @@ const ADMIN: &[Role] = &[Role::Admin];
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Self::ListApiKeys,
         Self::ManageApiKeys,
         Self::ReadConnectors,
@@ -107,6 +109,7 @@ impl Action {
         Self::RetryRun,
         Self::ReadPolling,
         Self::TriggerPolling,
+        Self::ReadOwnKey,
         Self::UseAmbientCredentials,
     ];
 
@@ -122,6 +125,7 @@ impl Action {
             Self::StartRun | Self::CancelRun | Self::RetryRun => ADMIN_EDITOR,
             Self::ReadPolling => ALL_ROLES,
             Self::TriggerPolling => ADMIN_EDITOR,
+            Self::ReadOwnKey => ALL_ROLES,
         }
     }
 }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_application::engine::Worker;
 use sluice_application::ports::WorkerId;
 use sluice_application::ports::system::{SystemClock, UlidGenerator};
-use sluice_application::usecases::engine::Worker;
 use sluice_application::usecases::{App, Ports, Settings};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::role::Role;

@@ -14,7 +14,7 @@
 //! `object_store` has no provider for assuming a role with those
 //! credentials (STS `AssumeRole`): [`AssumeRoleProvider`] makes that one
 //! signed call itself, with `object_store`'s SigV4 signer and HTTP client,
-//! and keeps the answer until five minutes before it expires (decision 0012).
+//! and keeps the answer until five minutes before it expires (decision 0013).
 //! The connector test asks STS `GetCallerIdentity` who the credentials are,
 //! so it can name the ARN.
 //!

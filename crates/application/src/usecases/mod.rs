@@ -8,7 +8,7 @@
 mod api_keys;
 mod auth;
 mod connectors;
-pub mod engine;
+mod dry_run;
 mod health;
 mod json;
 mod pipelines;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub use api_keys::CreatedApiKey;
 pub use auth::{Principal, hash_secret};
 pub use connectors::ConnectorCheck;
-pub use engine::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RUN_ROWS};
+pub use dry_run::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RUN_ROWS};
 pub use health::MetricsSnapshot;
 pub use json::{check_patch_members, from_json, merge_patch};
 pub use polling::{PollReport, PollStatus};

@@ -22,7 +22,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sluice_application::ports::{ObjectSource, ObjectSourceFactory, SourceError, SourceFile};
-use sluice_application::usecases::engine::reader::{ReadItem, RecordReader};
+use sluice_application::reading::{ReadItem, RecordReader};
 use sluice_domain::connector::{Connector, ConnectorConfig, ConnectorType, Credentials};
 use sluice_domain::format::{RecordBody, RecordFormat};
 use sluice_domain::ids::{ConnectorId, Ulid};

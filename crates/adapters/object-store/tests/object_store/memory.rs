@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, WriteMultipart};
-use sluice_application::usecases::engine::reader::{ReadItem, RecordReader};
+use sluice_application::reading::{ReadItem, RecordReader};
 use sluice_domain::format::{CsvDialect, RecordBody, RecordFormat};
 use sluice_domain::run::SourcePosition;
 

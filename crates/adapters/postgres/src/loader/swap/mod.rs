@@ -1,7 +1,7 @@
 //! The `replace` swap: the run's shadow table takes the destination's place
 //! inside the transaction that completes the run, so readers see the old
 //! contents until that commit and only the new ones after, and whatever
-//! users attached to the destination stays attached (decision 0011).
+//! users attached to the destination stays attached (decision 0012).
 //!
 //! The shadow was created `LIKE` the destination (columns, defaults, checks,
 //! comments) when the run started. Here, in order:

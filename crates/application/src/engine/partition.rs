@@ -10,9 +10,9 @@ use sluice_domain::validation::{RowError, ValidBatch};
 
 use super::context::{RunContext, raw_of, with_raw};
 use super::lease::{Claimed, LeaseKeeper};
-use super::reader::{ReadItem, RecordMeta, RecordReader};
 use crate::AppError;
 use crate::ports::{BatchCommit, CommitOutcome, PartitionClaim, RejectedRow, StoreError};
+use crate::reading::{ReadItem, RecordMeta, RecordReader};
 use crate::usecases::App;
 
 /// How often a batch is retried after a source read error before the run fails.

@@ -9,12 +9,13 @@ use sluice_domain::role::Action;
 use sluice_domain::run::SourcePosition;
 use sluice_domain::validation::{CompiledSchema, FieldMapping, RowError, ValidBatch};
 
-use super::context::{HeaderCheck, check_header, mappings, schema_with_required_keys};
-use super::extract::list_source_files;
-use super::reader::{ReadItem, RecordReader};
+use super::{App, Principal};
 use crate::AppError;
 use crate::ports::SourceFile;
-use crate::usecases::{App, Principal};
+use crate::reading::{
+    HeaderCheck, ReadItem, RecordReader, check_header, list_source_files, mappings,
+    schema_with_required_keys,
+};
 
 /// Rows a dry run reads when the caller does not say.
 pub const DEFAULT_DRY_RUN_ROWS: u64 = 1_000;

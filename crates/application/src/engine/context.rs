@@ -5,11 +5,11 @@ use std::sync::Arc;
 use sluice_domain::format::{CsvDecoder, CsvDialect, Problem, RecordBody, RecordFormat, Step};
 use sluice_domain::ids::{ConnectorId, RunId};
 use sluice_domain::pipeline::PipelineSpec;
-use sluice_domain::schema::Schema;
 use sluice_domain::validation::{CompiledSchema, FieldMapping, encode_canonical_csv};
 
 use crate::AppError;
 use crate::ports::{LoadTarget, ObjectSource, RejectedRow, SourceError, SourceFile};
+use crate::reading::{mappings, schema_with_required_keys};
 use crate::usecases::App;
 
 /// A run's definition, files, compiled schema and source.
@@ -22,67 +22,6 @@ pub(crate) struct RunContext {
     pub schema: CompiledSchema,
     pub target: LoadTarget,
     pub source: Arc<dyn ObjectSource>,
-}
-
-/// Key columns must have a value: a NULL key would never conflict and would
-/// duplicate rows, so they are validated as required.
-pub(crate) fn schema_with_required_keys(spec: &PipelineSpec) -> Schema {
-    let mut schema = spec.schema.clone();
-    for col in &mut schema.columns {
-        if spec.destination.key_columns.contains(&col.name) {
-            col.required = true;
-        }
-    }
-    schema
-}
-
-/// The field mapping of each file (by header name for CSV with a header).
-pub(crate) fn mappings(spec: &PipelineSpec, files: &[SourceFile]) -> Vec<FieldMapping> {
-    files
-        .iter()
-        .map(|f| match (&spec.record_format(), &f.header) {
-            (RecordFormat::Jsonl, _) => FieldMapping::by_name(&spec.schema),
-            (RecordFormat::Csv(_), Some(header)) if spec.has_header() => {
-                FieldMapping::from_header(&spec.schema, header).0
-            }
-            (RecordFormat::Csv(_), _) => FieldMapping::positional(&spec.schema),
-        })
-        .collect()
-}
-
-/// What a file's header means for a run.
-pub(crate) enum HeaderCheck {
-    /// Every schema column is in it.
-    Fits,
-    /// Some are missing (they load as NULL): the message a run logs.
-    Lacks(String),
-    /// Not one column matches (the wrong file or the wrong schema): the
-    /// message a run fails with.
-    SharesNothing(String),
-}
-
-/// The mapping a header gives file `key`, and what it means for a run.
-pub(crate) fn check_header(
-    spec: &PipelineSpec,
-    key: &str,
-    header: &[String],
-) -> (FieldMapping, HeaderCheck) {
-    let (mapping, missing) = FieldMapping::from_header(&spec.schema, header);
-    let check = if missing.len() == spec.schema.columns.len() {
-        HeaderCheck::SharesNothing(format!(
-            "File {key} shares no column with the schema (its header: {})",
-            header.join(", ")
-        ))
-    } else if missing.is_empty() {
-        HeaderCheck::Fits
-    } else {
-        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
-        HeaderCheck::Lacks(format!(
-            "File {key} has no column {} in its header",
-            names.join(", ")
-        ))
-    };
-    (mapping, check)
 }
 
 /// Marks a stored rejected record that could not be decoded at all; such a

@@ -11,16 +11,12 @@
 //! ```
 
 mod context;
-mod dry_run;
 mod extract;
 mod finalize;
 mod lease;
 mod partition;
-pub mod reader;
 mod worker;
 
-pub use dry_run::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RUN_ROWS};
-pub use reader::{ReadItem, RecordMeta, RecordReader};
 pub use worker::{Worker, WorkerOutcome};
 
 #[cfg(test)]

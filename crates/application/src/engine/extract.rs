@@ -7,13 +7,10 @@ use futures::StreamExt;
 
 use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
 
-use super::context::{HeaderCheck, check_header};
 use super::lease::{Claimed, LeaseKeeper};
-use super::reader::{ReadItem, RecordReader};
 use crate::AppError;
-use crate::ports::{
-    ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceError, SourceFile,
-};
+use crate::ports::{ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile};
+use crate::reading::{HeaderCheck, ReadItem, RecordReader, check_header, list_source_files};
 use crate::usecases::App;
 
 /// Entries kept by the row index while counting: bounds its memory while
@@ -279,66 +276,6 @@ async fn count_file(
         .map(|(row, pos)| (*row, pos.byte_offset))
         .collect();
     Ok(found)
-}
-
-/// The files a run of `spec` reads, in lexical key order without the touch
-/// file, not yet counted. The error is the message a run logs: the listing
-/// failed (or took longer than `timeout`), or nothing matches.
-pub(crate) async fn list_source_files(
-    source: &dyn ObjectSource,
-    spec: &sluice_domain::pipeline::PipelineSpec,
-    timeout: Option<std::time::Duration>,
-) -> Result<Vec<SourceFile>, String> {
-    let touch = spec.touch_file_key();
-    let listing = source.list(
-        &spec.source.prefix,
-        spec.source.pattern.as_deref(),
-        std::slice::from_ref(&touch),
-    );
-    let listed = match timeout {
-        None => listing.await,
-        Some(limit) => tokio::time::timeout(limit, listing)
-            .await
-            .unwrap_or_else(|_| {
-                Err(SourceError::Unreachable(format!(
-                    "no answer within {} s",
-                    limit.as_secs()
-                )))
-            }),
-    }
-    .map_err(|e| format!("Cannot list source {}: {e}", describe_source(spec)))?;
-    if listed.is_empty() {
-        return Err(format!(
-            "No files found: nothing in {} matches",
-            describe_source(spec)
-        ));
-    }
-    Ok(listed
-        .into_iter()
-        .enumerate()
-        .map(|(i, o)| SourceFile {
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            gzip: spec.source.compression.is_gzip(&o.key),
-            key: o.key,
-            size: o.size,
-            etag: o.etag,
-            header: None,
-            first_row: 0,
-            row_count: 0,
-        })
-        .collect())
-}
-
-fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {
-    let prefix = if spec.source.prefix.is_empty() {
-        "the connector root"
-    } else {
-        spec.source.prefix.as_str()
-    };
-    match &spec.source.pattern {
-        Some(p) => format!("{prefix} (pattern {p})"),
-        None => prefix.to_owned(),
-    }
 }
 
 /// A resumable retry reads the same files at the same offsets: refuse to go on

@@ -1,0 +1,64 @@
+//! The files a run reads: the listing of a pipeline's prefix and pattern, in
+//! the order a run reads them.
+
+use crate::ports::{ObjectSource, SourceError, SourceFile};
+
+/// The files a run of `spec` reads, in lexical key order without the touch
+/// file, not yet counted. The error is the message a run logs: the listing
+/// failed (or took longer than `timeout`), or nothing matches.
+pub(crate) async fn list_source_files(
+    source: &dyn ObjectSource,
+    spec: &sluice_domain::pipeline::PipelineSpec,
+    timeout: Option<std::time::Duration>,
+) -> Result<Vec<SourceFile>, String> {
+    let touch = spec.touch_file_key();
+    let listing = source.list(
+        &spec.source.prefix,
+        spec.source.pattern.as_deref(),
+        std::slice::from_ref(&touch),
+    );
+    let listed = match timeout {
+        None => listing.await,
+        Some(limit) => tokio::time::timeout(limit, listing)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SourceError::Unreachable(format!(
+                    "no answer within {} s",
+                    limit.as_secs()
+                )))
+            }),
+    }
+    .map_err(|e| format!("Cannot list source {}: {e}", describe_source(spec)))?;
+    if listed.is_empty() {
+        return Err(format!(
+            "No files found: nothing in {} matches",
+            describe_source(spec)
+        ));
+    }
+    Ok(listed
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| SourceFile {
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            gzip: spec.source.compression.is_gzip(&o.key),
+            key: o.key,
+            size: o.size,
+            etag: o.etag,
+            header: None,
+            first_row: 0,
+            row_count: 0,
+        })
+        .collect())
+}
+
+fn describe_source(spec: &sluice_domain::pipeline::PipelineSpec) -> String {
+    let prefix = if spec.source.prefix.is_empty() {
+        "the connector root"
+    } else {
+        spec.source.prefix.as_str()
+    };
+    match &spec.source.pattern {
+        Some(p) => format!("{prefix} (pattern {p})"),
+        None => prefix.to_owned(),
+    }
+}

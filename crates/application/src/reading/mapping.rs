@@ -1,0 +1,71 @@
+//! What a file's columns mean for a pipeline's schema: the field mapping of
+//! each file (by header name, by position, or by JSON member), and what a
+//! header lacking schema columns means for a run.
+
+use sluice_domain::format::RecordFormat;
+use sluice_domain::pipeline::PipelineSpec;
+use sluice_domain::schema::Schema;
+use sluice_domain::validation::FieldMapping;
+
+use crate::ports::SourceFile;
+
+/// Key columns must have a value: a NULL key would never conflict and would
+/// duplicate rows, so they are validated as required.
+pub(crate) fn schema_with_required_keys(spec: &PipelineSpec) -> Schema {
+    let mut schema = spec.schema.clone();
+    for col in &mut schema.columns {
+        if spec.destination.key_columns.contains(&col.name) {
+            col.required = true;
+        }
+    }
+    schema
+}
+
+/// The field mapping of each file (by header name for CSV with a header).
+pub(crate) fn mappings(spec: &PipelineSpec, files: &[SourceFile]) -> Vec<FieldMapping> {
+    files
+        .iter()
+        .map(|f| match (&spec.record_format(), &f.header) {
+            (RecordFormat::Jsonl, _) => FieldMapping::by_name(&spec.schema),
+            (RecordFormat::Csv(_), Some(header)) if spec.has_header() => {
+                FieldMapping::from_header(&spec.schema, header).0
+            }
+            (RecordFormat::Csv(_), _) => FieldMapping::positional(&spec.schema),
+        })
+        .collect()
+}
+
+/// What a file's header means for a run.
+pub(crate) enum HeaderCheck {
+    /// Every schema column is in it.
+    Fits,
+    /// Some are missing (they load as NULL): the message a run logs.
+    Lacks(String),
+    /// Not one column matches (the wrong file or the wrong schema): the
+    /// message a run fails with.
+    SharesNothing(String),
+}
+
+/// The mapping a header gives file `key`, and what it means for a run.
+pub(crate) fn check_header(
+    spec: &PipelineSpec,
+    key: &str,
+    header: &[String],
+) -> (FieldMapping, HeaderCheck) {
+    let (mapping, missing) = FieldMapping::from_header(&spec.schema, header);
+    let check = if missing.len() == spec.schema.columns.len() {
+        HeaderCheck::SharesNothing(format!(
+            "File {key} shares no column with the schema (its header: {})",
+            header.join(", ")
+        ))
+    } else if missing.is_empty() {
+        HeaderCheck::Fits
+    } else {
+        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+        HeaderCheck::Lacks(format!(
+            "File {key} has no column {} in its header",
+            names.join(", ")
+        ))
+    };
+    (mapping, check)
+}

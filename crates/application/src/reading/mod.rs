@@ -1,0 +1,11 @@
+//! Reading a pipeline's source, as the engine and the dry run both do: the
+//! files a run reads, what their columns mean for the schema, and the
+//! records themselves, decoded across files in bounded memory.
+
+mod files;
+mod mapping;
+mod reader;
+
+pub(crate) use files::list_source_files;
+pub(crate) use mapping::{HeaderCheck, check_header, mappings, schema_with_required_keys};
+pub use reader::{ReadItem, RecordMeta, RecordReader};
