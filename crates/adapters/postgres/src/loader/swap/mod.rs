@@ -9,8 +9,9 @@
 //!    locked, so readers keep reading meanwhile: columns added since, the
 //!    destination's indexes and key, unique, exclusion and foreign-key
 //!    constraints (under temporary names);
-//! 2. the destination is locked (waiting at most [`LOCK_TIMEOUT`]) and step 1
-//!    repeated for anything changed in between;
+//! 2. the views on the destination, then the destination itself, are locked
+//!    (the order readers of a view take them in; waiting at most
+//!    [`LOCK_TIMEOUT`]) and step 1 repeated for anything changed in between;
 //! 3. the rest is read from the catalog as statements written against the
 //!    destination's name: views, grants, owner, comments, row-level security
 //!    and policies, triggers, rules, sequences, publications, statistics,
@@ -187,11 +188,34 @@ impl Swap {
         self.check_supported(conn).await?;
         self.complete_shadow(conn).await?;
         execute(conn, &format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).await?;
-        execute(
-            conn,
-            &format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", self.table_name),
-        )
-        .await?;
+        // Views first, then the table: the order a reader of a view takes
+        // them in, so that redefining a view cannot deadlock with one.
+        // Once the table is locked no view on it can be created, so the
+        // second listing only finds views created while the first was taken.
+        let mut locked: Vec<String> = Vec::new();
+        let mut first = true;
+        loop {
+            let pending: Vec<String> = catalog::dependent_views(conn, &self.table_name)
+                .await?
+                .into_iter()
+                .map(|v| v.name)
+                .filter(|v| !locked.contains(v))
+                .collect();
+            if !first && pending.is_empty() {
+                break;
+            }
+            let mut names = pending.clone();
+            if first {
+                names.push(self.table_name.clone());
+            }
+            execute(
+                conn,
+                &format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", names.join(", ")),
+            )
+            .await?;
+            locked.extend(pending);
+            first = false;
+        }
         // From here on nobody else changes the destination: repeat the
         // checks and the building for what changed since.
         self.check_supported(conn).await?;
