@@ -815,6 +815,74 @@ mod tests {
         assert!(check_url("http:///x", "url").is_err());
     }
 
+    /// GCS and Azure connectors with ambient credentials build from the
+    /// server's environment alone (no request is made) and say who they
+    /// will sign in as.
+    #[tokio::test]
+    async fn gcp_and_azure_ambient_connectors_build_and_name_their_identity() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let adc = dir.path().join("application_default_credentials.json");
+        std::fs::write(
+            &adc,
+            r#"{"type":"authorized_user","client_id":"fake-client","client_secret":"fake-secret",
+                "refresh_token":"fake-refresh-token"}"#,
+        )
+        .expect("credentials file");
+        let env = AmbientEnvironment::from_vars([
+            ("GOOGLE_APPLICATION_CREDENTIALS", adc.display().to_string()),
+            (
+                "AZURE_CLIENT_ID",
+                "00000000-0000-0000-0000-000000000001".to_owned(),
+            ),
+            (
+                "AZURE_TENANT_ID",
+                "00000000-0000-0000-0000-000000000002".to_owned(),
+            ),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                dir.path().join("token").display().to_string(),
+            ),
+        ]);
+        let ambient = Credentials::ambient(AmbientCredentials::default());
+        let cases = [
+            (
+                ConnectorType::Gcs,
+                ConnectorConfig {
+                    bucket: Some("b".into()),
+                    ..ConnectorConfig::default()
+                },
+                "the user of `gcloud auth application-default login`",
+            ),
+            (
+                ConnectorType::Azure,
+                ConnectorConfig {
+                    account: Some("acct".into()),
+                    container: Some("c".into()),
+                    ..ConnectorConfig::default()
+                },
+                "workload identity 00000000-0000-0000-0000-000000000001 \
+                 (tenant 00000000-0000-0000-0000-000000000002)",
+            ),
+        ];
+        for (kind, config, identity) in cases {
+            let Ok(Settings::Remote(s)) = Settings::parse(kind, &config, &ambient) else {
+                panic!("{kind:?} should parse")
+            };
+            assert!(s.is_ambient());
+            let built = s
+                .build(Purpose::Check, &Redactor::default(), &env)
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            let Some(found) = built.identity else {
+                panic!("{kind:?} names no identity")
+            };
+            assert_eq!(found.name().await, identity);
+        }
+        assert!(matches!(
+            Settings::parse(ConnectorType::Http, &ConnectorConfig::default(), &ambient),
+            Err(SourceError::InvalidConfig(_))
+        ));
+    }
+
     #[test]
     fn every_remote_type_builds_from_its_config() {
         let r = Redactor::default();
