@@ -16,7 +16,11 @@
 //! trust policy, `sts:ExternalId` conditions included. What it does not: an
 //! unsigned request (as `AssumeRoleWithWebIdentity` is in AWS) gets HTTP 500
 //! instead of being served or refused, the web identity token is not
-//! verified, and a web identity role's trust policy is not checked.
+//! verified, and a web identity role's trust policy is not checked. And moto
+//! finds STS by a signature's scope or a form body only, so an unsigned STS
+//! call with its parameters in the query string (as `object_store` sends
+//! `AssumeRoleWithWebIdentity`) reaches moto's S3 instead:
+//! [`PrivateMoto::sts_front`] moves such parameters into the body.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -279,6 +283,36 @@ impl PrivateMoto {
         }
     }
 
+    /// An HTTPS endpoint (the same test certificate) in front of this TLS
+    /// moto for STS calls only: an unsigned request's query string is sent on
+    /// to moto as a form body, the way AWS SDKs send STS queries, so moto
+    /// routes it to STS; signed requests go on unchanged. Serves until the
+    /// test ends.
+    pub async fn sts_front(&self) -> String {
+        let cert = self.dir.path().join("server.pem");
+        let key = self.dir.path().join("server.key");
+        let acceptor = tls_acceptor(&cert, &key);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the STS front");
+        let addr = listener.local_addr().expect("address");
+        let http = self.http.clone();
+        let moto = self.endpoint.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                let http = http.clone();
+                let moto = moto.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        forward_sts(tls, &http, &moto).await;
+                    }
+                });
+            }
+        });
+        format!("https://127.0.0.1:{}", addr.port())
+    }
+
     /// Switches moto's checks on, after `free` more requests that pass
     /// unchecked (moto counts them; 0 checks everything from now on).
     pub async fn enforce_auth(&self, free: u32) {
@@ -319,4 +353,93 @@ fn form_encode(value: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A TLS acceptor serving the PEM certificate chain `cert` with `key`.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .expect("server certificate")
+        .collect::<Result<_, _>>()
+        .expect("server certificate PEM");
+    let key = PrivateKeyDer::from_pem_file(key).expect("server key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server TLS config");
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// Reads one HTTP/1.1 request, sends its query (and body) to moto as a form,
+/// and writes moto's answer back.
+async fn forward_sts<S>(mut stream: S, http: &reqwest::Client, moto: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let target = head.split_whitespace().nth(1).unwrap_or("/");
+    let query = target.split_once('?').map_or("", |(_, q)| q).to_owned();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if stream.read_exact(&mut body).await.is_err() {
+        return;
+    }
+    // Signed calls go on as they are (the Host header too, which the
+    // signature covers); unsigned ones get their query as the body.
+    let mut request = http.post(format!("{moto}/"));
+    let mut signed = false;
+    for line in head.lines().skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        signed |= name == "authorization";
+        if !["content-length", "connection", "transfer-encoding"].contains(&name.as_str()) {
+            request = request.header(name, value.trim());
+        }
+    }
+    let body = if signed || query.is_empty() {
+        body
+    } else {
+        request = request.header("content-type", "application/x-www-form-urlencoded");
+        let mut form = query.into_bytes();
+        if !body.is_empty() {
+            form.push(b'&');
+            form.extend_from_slice(&body);
+        }
+        form
+    };
+    let Ok(answer) = request.body(body).send().await else {
+        return;
+    };
+    let status = answer.status().as_u16();
+    let bytes = answer.bytes().await.unwrap_or_default();
+    let reply = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        bytes.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.write_all(&bytes).await;
+    let _ = stream.shutdown().await;
 }

@@ -197,17 +197,20 @@ async fn ambient_credentials_read_a_private_bucket() {
         "{refused}"
     );
 
-    // A web identity token (EKS IRSA): `object_store`'s provider takes the
-    // token file and role from the environment and calls the STS endpoint
-    // it names (here moto). moto cannot complete this exchange: the call is
-    // an unsigned POST with its parameters in the query string, which moto
-    // routes to its S3 service (it finds STS by a signature's scope or by a
-    // form body), so the answer is an S3 listing where STS credentials
-    // were expected.
+    // A web identity token (EKS IRSA), exchanged by `object_store`'s
+    // provider through STS `AssumeRoleWithWebIdentity`. moto finds STS only
+    // by a signature's scope or a form body, and this call is unsigned with
+    // its parameters in the query string: the STS endpoint is the testkit's
+    // front, which moves them into the body. The call is unsigned, which
+    // moto answers with HTTP 500 while it checks signatures; it is let
+    // through as moto's one unchecked request, everything after it (the
+    // listing with the exchanged credentials, GetCallerIdentity) is checked.
     let token = c.moto.dir.path().join("web-identity-token");
+    let front = c.moto.sts_front().await;
     let f = factory(c.env(&[
         ("AWS_WEB_IDENTITY_TOKEN_FILE", &token.display().to_string()),
         ("AWS_ROLE_ARN", &c.web_role),
+        ("AWS_ENDPOINT_URL_STS", &front),
     ]));
     let source = c.open(&f, &ambient(None, None)).expect("open");
     let missing = source.check().await.expect_err("no token file yet");
@@ -217,14 +220,16 @@ async fn ambient_credentials_read_a_private_bucket() {
     );
     std::fs::write(&token, "fake-web-identity-token").expect("token file");
     c.moto.enforce_auth(1).await;
-    let exchanged = source.check().await.expect_err("moto answers as S3");
+    let check = source.check().await.expect("check");
+    let identity = check.identity.unwrap_or_default();
     assert!(
-        exchanged
-            .to_string()
-            .contains("Invalid AssumeRoleWithWebIdentity response"),
-        "{exchanged}"
+        identity.starts_with(&format!(
+            "arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/web-reader/"
+        )),
+        "{identity}"
     );
-    printed.push(exchanged.to_string());
+    c.moto.enforce_auth(1).await;
+    assert_eq!(reads(&source).await.expect("read"), b"id\n1\n2\n");
 
     // No secret anywhere: in what was printed, returned or logged.
     let logs = logs.text();

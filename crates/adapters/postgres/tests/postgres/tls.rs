@@ -8,14 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sluice_application::ports::{ApiKeyStore, PageRequest, StoreError};
 use sluice_postgres::{PgConfig, PgStore, migrate_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use sluice_testkit::certificates;
+use sluice_testkit::{certificates, tls_acceptor};
 
 use crate::support::{TestDb, cluster_url};
 
@@ -48,20 +46,7 @@ async fn proxy(
     server_key: &Path,
     upstream: String,
 ) -> (String, Arc<AtomicUsize>) {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(server_cert)
-        .expect("server certificate")
-        .collect::<Result<_, _>>()
-        .expect("server certificate PEM");
-    let key = PrivateKeyDer::from_pem_file(server_key).expect("server key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("server TLS config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = tls_acceptor(server_cert, server_key);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let addr = listener.local_addr().expect("proxy address").to_string();
     let handshakes = Arc::new(AtomicUsize::new(0));
