@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ambient;
 mod api;
 mod crash;
 mod dashboard;

@@ -101,6 +101,7 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         .current_dir(root())
         .env("DATABASE_URL", &database_url)
         .env("SLUICE_TEST_S3_ENDPOINT", moto.endpoint())
+        .env("SLUICE_TEST_MOTO_BIN", crate::infra::moto::moto_server()?)
         .env("SLUICE_BIN", &sluice_bin)
         .env("SLUICE_CHROMIUM", &browser.chromium)
         .env("SLUICE_PLAYWRIGHT_DIR", &browser.playwright_dir)

@@ -19,6 +19,10 @@ pub struct Tunables {
     /// in ms (0: ask every time). A key revoked through this process stops
     /// working at once; one revoked through another process within this time.
     pub auth_cache_ms: u64,
+    /// Whether connectors may use the server's ambient cloud credentials
+    /// (`SLUICE_ALLOW_AMBIENT_CREDENTIALS`); off by default, because they
+    /// are the server's identity, not the connector's.
+    pub allow_ambient_credentials: bool,
 }
 
 impl Default for Tunables {
@@ -30,6 +34,7 @@ impl Default for Tunables {
             source_timeout_ms: 10_000,
             source_retry_ms: 500,
             auth_cache_ms: 2_000,
+            allow_ambient_credentials: false,
         }
     }
 }

@@ -77,50 +77,326 @@ pub struct ConnectorConfig {
     pub url: Option<String>,
 }
 
-/// Secret settings (keys, tokens). Write-only: deserialisable, never serialised,
-/// and printed as `Credentials { keys: [..] }` without values.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+/// Where a connector's identity comes from (shown to every role; the
+/// credentials themselves never are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(transparent)]
-pub struct Credentials(BTreeMap<String, String>);
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// No credentials: unsigned or anonymous requests (public buckets).
+    None,
+    /// Secrets stored on the connector (write-only).
+    Stored,
+    /// The server's own cloud identity (environment, instance or workload
+    /// identity), optionally assuming an AWS role.
+    Ambient,
+}
+
+impl CredentialSource {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Stored => "stored",
+            Self::Ambient => "ambient",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::None, Self::Stored, Self::Ambient]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// A cloud whose platform identity a connector may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cloud {
+    /// Amazon Web Services (`s3` connectors).
+    Aws,
+    /// Google Cloud (`gcs` connectors).
+    Gcp,
+    /// Microsoft Azure (`azure` connectors).
+    Azure,
+}
+
+impl Cloud {
+    /// The `source` value naming it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aws => "aws",
+            Self::Gcp => "gcp",
+            Self::Azure => "azure",
+        }
+    }
+
+    /// The cloud of a connector type, if it has one.
+    pub fn of(kind: ConnectorType) -> Option<Self> {
+        match kind {
+            ConnectorType::S3 => Some(Self::Aws),
+            ConnectorType::Gcs => Some(Self::Gcp),
+            ConnectorType::Azure => Some(Self::Azure),
+            ConnectorType::Local | ConnectorType::Http => None,
+        }
+    }
+}
+
+/// Ambient credentials: `{"source": "ambient"}` or, naming the cloud,
+/// `{"source": "aws" | "gcp" | "azure"}`, with options that are identifiers,
+/// not secrets (the external id is treated as one all the same).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AmbientCredentials {
+    /// The cloud named by `source`; `None` for `ambient` (the connector
+    /// type's cloud).
+    pub cloud: Option<Cloud>,
+    /// AWS: a role to assume with the ambient identity (`roleArn`).
+    pub role_arn: Option<String>,
+    /// AWS: the external id the role's trust policy requires (`externalId`).
+    pub external_id: Option<String>,
+    /// Azure: the client id of a user-assigned managed identity (`clientId`).
+    pub client_id: Option<String>,
+}
+
+impl AmbientCredentials {
+    /// The options given, by wire name (no values).
+    fn option_names(&self) -> Vec<&'static str> {
+        [
+            ("clientId", self.client_id.is_some()),
+            ("externalId", self.external_id.is_some()),
+            ("roleArn", self.role_arn.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+impl fmt::Debug for AmbientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmbientCredentials")
+            .field("cloud", &self.cloud)
+            .field("role_arn", &self.role_arn)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_id", &self.client_id)
+            .finish()
+    }
+}
+
+/// What a connector signs in with. Write-only: deserialisable from a request
+/// (an object of strings), never serialised, and printed without values.
+///
+/// Either secrets stored on the connector (`{"accessKeyId": …}`; none at all
+/// means anonymous requests) or, with a `source` member, the server's own
+/// [`AmbientCredentials`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "BTreeMap<String, String>")]
+pub struct Credentials(Kind);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Kind {
+    Stored(BTreeMap<String, String>),
+    Ambient(AmbientCredentials),
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Self(Kind::Stored(BTreeMap::new()))
+    }
+}
+
+impl TryFrom<BTreeMap<String, String>> for Credentials {
+    type Error = DomainError;
+
+    fn try_from(map: BTreeMap<String, String>) -> Result<Self, DomainError> {
+        Self::from_map(map)
+    }
+}
 
 impl Credentials {
-    /// Wraps secret key/value pairs.
+    /// Wraps secret key/value pairs stored on the connector.
     pub fn new(values: BTreeMap<String, String>) -> Self {
-        Self(values)
+        Self(Kind::Stored(values))
     }
 
-    /// True without any secret.
+    /// Ambient credentials.
+    pub fn ambient(ambient: AmbientCredentials) -> Self {
+        Self(Kind::Ambient(ambient))
+    }
+
+    /// Reads the wire (and storage) form: with a `source` member, ambient
+    /// credentials and their options; otherwise stored secrets.
+    pub fn from_map(mut map: BTreeMap<String, String>) -> Result<Self, DomainError> {
+        let Some(source) = map.remove("source") else {
+            return Ok(Self::new(map));
+        };
+        let cloud = match source.as_str() {
+            "ambient" => None,
+            "aws" => Some(Cloud::Aws),
+            "gcp" => Some(Cloud::Gcp),
+            "azure" => Some(Cloud::Azure),
+            _ => {
+                return Err(DomainError::field(
+                    "credentials.source",
+                    "must be `ambient`, `aws`, `gcp` or `azure` (or leave `source` out to \
+                     store keys)",
+                ));
+            }
+        };
+        let mut take = |name: &str| map.remove(name).filter(|v| !v.trim().is_empty());
+        let ambient = AmbientCredentials {
+            cloud,
+            role_arn: take("roleArn"),
+            external_id: take("externalId"),
+            client_id: take("clientId"),
+        };
+        if let Some(other) = map.keys().next() {
+            return Err(DomainError::field(
+                format!("credentials.{other}"),
+                "is not an option of ambient credentials (they take `roleArn` and \
+                 `externalId` for aws, `clientId` for azure; keys cannot be mixed with \
+                 `source`)",
+            ));
+        }
+        Ok(Self::ambient(ambient))
+    }
+
+    /// The wire (and storage) form, values included: for the store that
+    /// persists them only.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        match &self.0 {
+            Kind::Stored(map) => map.clone(),
+            Kind::Ambient(a) => {
+                let mut map = BTreeMap::new();
+                let source = a.cloud.map_or("ambient", Cloud::as_str);
+                map.insert("source".to_owned(), source.to_owned());
+                for (name, value) in [
+                    ("roleArn", &a.role_arn),
+                    ("externalId", &a.external_id),
+                    ("clientId", &a.client_id),
+                ] {
+                    if let Some(v) = value {
+                        map.insert(name.to_owned(), v.clone());
+                    }
+                }
+                map
+            }
+        }
+    }
+
+    /// Where the identity comes from.
+    pub fn source(&self) -> CredentialSource {
+        match &self.0 {
+            Kind::Stored(map) if map.is_empty() => CredentialSource::None,
+            Kind::Stored(_) => CredentialSource::Stored,
+            Kind::Ambient(_) => CredentialSource::Ambient,
+        }
+    }
+
+    /// The ambient credentials, if these are.
+    pub fn as_ambient(&self) -> Option<&AmbientCredentials> {
+        match &self.0 {
+            Kind::Ambient(a) => Some(a),
+            Kind::Stored(_) => None,
+        }
+    }
+
+    /// True without any secret or ambient identity.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.source() == CredentialSource::None
     }
 
-    /// One secret value. Callers must not log or return it.
+    /// One stored secret value. Callers must not log or return it.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        match &self.0 {
+            Kind::Stored(map) => map.get(key).map(String::as_str),
+            Kind::Ambient(_) => None,
+        }
     }
 
-    /// The names of the secrets held (safe to show).
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+    /// The names of the stored secrets, or of the ambient options given
+    /// (safe to show).
+    pub fn keys(&self) -> Vec<&str> {
+        match &self.0 {
+            Kind::Stored(map) => map.keys().map(String::as_str).collect(),
+            Kind::Ambient(a) => a.option_names(),
+        }
     }
 
-    /// Every secret value, for redaction filters.
-    pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.0.values().map(String::as_str)
+    /// Every value to keep out of text, for redaction filters.
+    pub fn values(&self) -> Vec<&str> {
+        match &self.0 {
+            Kind::Stored(map) => map.values().map(String::as_str).collect(),
+            Kind::Ambient(a) => a.external_id.iter().map(String::as_str).collect(),
+        }
     }
 
-    /// The pairs, for the storage adapter that persists them.
-    pub fn expose(&self) -> &BTreeMap<String, String> {
-        &self.0
+    /// Checks that these credentials fit a connector of type `kind`.
+    pub fn validate_for(&self, kind: ConnectorType) -> Result<(), DomainError> {
+        let Some(a) = self.as_ambient() else {
+            return Ok(());
+        };
+        let field = |f: &str, m: String| Err(DomainError::field(format!("credentials.{f}"), m));
+        let Some(cloud) = Cloud::of(kind) else {
+            return field(
+                "source",
+                format!(
+                    "{} connectors cannot use ambient credentials",
+                    kind.as_str()
+                ),
+            );
+        };
+        if a.cloud.is_some_and(|c| c != cloud) {
+            return field(
+                "source",
+                format!(
+                    "{} connectors use `{}` (or `ambient`) credentials",
+                    kind.as_str(),
+                    cloud.as_str()
+                ),
+            );
+        }
+        if cloud != Cloud::Aws {
+            if let Some(name) = ["roleArn", "externalId"]
+                .into_iter()
+                .find(|n| a.option_names().contains(n))
+            {
+                return field(name, "is an option of aws (s3) connectors only".to_owned());
+            }
+        }
+        if cloud != Cloud::Azure && a.client_id.is_some() {
+            return field(
+                "clientId",
+                "is an option of azure connectors only".to_owned(),
+            );
+        }
+        if a.external_id.is_some() && a.role_arn.is_none() {
+            return field("externalId", "needs `roleArn`".to_owned());
+        }
+        if let Some(arn) = &a.role_arn {
+            if !(arn.starts_with("arn:") && arn.contains(":role/")) {
+                return field(
+                    "roleArn",
+                    "must be a role ARN such as arn:aws:iam::123456789012:role/name".to_owned(),
+                );
+            }
+        }
+        Ok(())
     }
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("keys", &self.0.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
+        match &self.0 {
+            Kind::Stored(map) => f
+                .debug_struct("Credentials")
+                .field("keys", &map.keys().collect::<Vec<_>>())
+                .finish_non_exhaustive(),
+            Kind::Ambient(a) => f.debug_tuple("Credentials").field(a).finish(),
+        }
     }
 }
 
@@ -145,10 +421,25 @@ pub struct ConnectorSpec {
     /// Non-secret settings.
     #[serde(default)]
     pub config: ConnectorConfig,
-    /// Secret settings (write-only).
+    /// Secret settings (write-only): stored keys, or `{"source": "ambient"}`
+    /// and its options.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = CredentialsInput))]
     pub credentials: Credentials,
 }
+
+/// The request form of connector credentials (write-only, an object of
+/// strings): either the secrets of the connector's type (s3 `accessKeyId` +
+/// `secretAccessKey` [+ `sessionToken`]; gcs `serviceAccountKey`; azure
+/// `accessKey`, `sasToken`, `bearerToken` or `tenantId` + `clientId` +
+/// `clientSecret`; http `bearerToken` or `username` + `password`), or the
+/// server's own cloud identity: `source` `ambient` (or `aws`, `gcp`, `azure`),
+/// with `roleArn` and `externalId` (aws) or `clientId` (azure). Ambient
+/// credentials need an admin key and `SLUICE_ALLOW_AMBIENT_CREDENTIALS=1`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct CredentialsInput(BTreeMap<String, String>);
 
 impl ConnectorSpec {
     /// Checks that the settings the type needs are present.
@@ -174,6 +465,7 @@ impl ConnectorSpec {
             ConnectorType::Local => need(&c.root, "root")?,
             ConnectorType::Http => need(&c.url, "url")?,
         }
+        self.credentials.validate_for(self.connector_type)?;
         for (field, url) in [("endpoint", &c.endpoint), ("url", &c.url)] {
             if let Some(u) = url {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -221,7 +513,10 @@ pub struct Connector {
     pub connector_type: ConnectorType,
     /// Non-secret settings.
     pub config: ConnectorConfig,
-    /// Names of the stored secrets (values are never shown).
+    /// Where the connector's identity comes from.
+    pub credential_source: CredentialSource,
+    /// Names of the stored secrets, or of the ambient options given (values
+    /// are never shown).
     pub credential_keys: Vec<String>,
     /// Creation time.
     pub created_at: Timestamp,
@@ -245,6 +540,58 @@ mod tests {
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2-very-secret"), "{printed}");
         assert!(printed.contains("secretAccessKey"));
+    }
+
+    #[test]
+    fn ambient_credentials_parse_and_fit_their_type() {
+        let s = spec(
+            r#"{"name":"p","type":"s3","config":{"bucket":"b"},"credentials":{"source":"ambient",
+                "roleArn":"arn:aws:iam::123456789012:role/reader","externalId":"ext-fake-value"}}"#,
+        );
+        assert_eq!(s.credentials.source(), CredentialSource::Ambient);
+        assert_eq!(s.credentials.keys(), vec!["externalId", "roleArn"]);
+        assert!(s.validate().is_ok());
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("ext-fake-value"), "{printed}");
+        assert_eq!(
+            Credentials::from_map(s.credentials.to_map()).expect("round trip"),
+            s.credentials
+        );
+        let bad = |json: &str| spec(json).validate().expect_err("invalid");
+        assert_eq!(
+            bad(
+                r#"{"name":"p","type":"gcs","config":{"bucket":"b"},"credentials":{"source":"aws"}}"#
+            ),
+            DomainError::field(
+                "credentials.source",
+                "gcs connectors use `gcp` (or `ambient`) credentials"
+            )
+        );
+        assert!(matches!(
+            bad(r#"{"name":"p","type":"local","config":{"root":"x"},"credentials":{"source":"ambient"}}"#),
+            DomainError::InvalidField { field, .. } if field == "credentials.source"
+        ));
+        assert!(matches!(
+            bad(r#"{"name":"p","type":"s3","config":{"bucket":"b"},"credentials":{"source":"aws","externalId":"x"}}"#),
+            DomainError::InvalidField { field, .. } if field == "credentials.externalId"
+        ));
+        assert!(matches!(
+            bad(r#"{"name":"p","type":"s3","config":{"bucket":"b"},"credentials":{"source":"aws","roleArn":"reader"}}"#),
+            DomainError::InvalidField { field, .. } if field == "credentials.roleArn"
+        ));
+        // Unknown sources and options, or keys mixed with `source`, do not parse.
+        for creds in [
+            r#"{"source":"instance"}"#,
+            r#"{"source":"ambient","accessKeyId":"x"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Credentials>(creds).is_err(),
+                "{creds}"
+            );
+        }
+        let stored: Credentials = serde_json::from_str(r#"{"accessKeyId":"a"}"#).expect("stored");
+        assert_eq!(stored.source(), CredentialSource::Stored);
+        assert_eq!(Credentials::default().source(), CredentialSource::None);
     }
 
     #[test]

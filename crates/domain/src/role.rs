@@ -83,6 +83,9 @@ pub enum Action {
     TriggerPolling,
     /// `GET /me`: the caller's own key id and role.
     ReadOwnKey,
+    /// Creating or changing a connector that signs in with the server's own
+    /// (ambient) cloud identity: those are the server's, not the connector's.
+    UseAmbientCredentials,
 }
 
 const ALL_ROLES: &[Role] = &[Role::Admin, Role::Editor, Role::Viewer];
@@ -91,7 +94,7 @@ const ADMIN: &[Role] = &[Role::Admin];
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Self::ListApiKeys,
         Self::ManageApiKeys,
         Self::ReadConnectors,
@@ -108,6 +111,7 @@ impl Action {
         Self::ReadPolling,
         Self::TriggerPolling,
         Self::ReadOwnKey,
+        Self::UseAmbientCredentials,
     ];
 
     /// The roles allowed to perform this action: the permission table.
@@ -115,7 +119,7 @@ impl Action {
         match self {
             Self::ListApiKeys | Self::ManageApiKeys => ADMIN,
             Self::ReadConnectors => ALL_ROLES,
-            Self::WriteConnectors | Self::TestConnector => ADMIN,
+            Self::WriteConnectors | Self::TestConnector | Self::UseAmbientCredentials => ADMIN,
             Self::ReadPipelines => ALL_ROLES,
             Self::WritePipelines => ADMIN_EDITOR,
             Self::ReadRuns | Self::ReadProgress | Self::ReadErrors => ALL_ROLES,
@@ -152,6 +156,7 @@ mod tests {
         assert!(!Role::Editor.may(Action::ListApiKeys));
         assert!(!Role::Editor.may(Action::WriteConnectors));
         assert!(!Role::Editor.may(Action::TestConnector));
+        assert!(!Role::Editor.may(Action::UseAmbientCredentials));
         assert!(Role::Viewer.may(Action::ReadConnectors));
         assert!(Role::Editor.may(Action::WritePipelines));
         assert!(!Role::Viewer.may(Action::WritePipelines));

@@ -84,6 +84,19 @@ pub struct EngineArgs {
     /// Most rows per committed batch.
     #[arg(long, env = "SLUICE_BATCH_ROWS", default_value_t = 20_000)]
     pub batch_rows: usize,
+    /// Let admins create connectors that sign in with this server's own
+    /// cloud identity (environment keys, web identity, instance or task
+    /// role, application-default credentials, managed identity).
+    #[arg(
+        long,
+        env = "SLUICE_ALLOW_AMBIENT_CREDENTIALS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true"
+    )]
+    pub allow_ambient_credentials: bool,
 }
 
 /// `sluice serve`.

@@ -11,7 +11,7 @@ use sluice_application::usecases::UseCases;
 use sluice_application::{Tunables, WorkSignal};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::role::Role;
-use sluice_object_store::{ObjectStoreSourceFactory, parse_local_roots};
+use sluice_object_store::{AmbientEnvironment, ObjectStoreSourceFactory, parse_local_roots};
 use sluice_postgres::{PgConfig, PgStore};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -127,6 +127,7 @@ fn tunables(engine: Option<&EngineArgs>) -> Tunables {
     if let Some(e) = engine {
         tunables.lease_ms = i64::try_from(e.lease_seconds.max(1) * 1000).unwrap_or(30_000);
         tunables.batch_rows = e.batch_rows.max(1);
+        tunables.allow_ambient_credentials = e.allow_ambient_credentials;
     }
     tunables
 }
@@ -138,9 +139,13 @@ fn ports(store: PgStore, engine: Option<&EngineArgs>) -> Ports {
         || parse_local_roots("./data"),
         |e| parse_local_roots(&e.local_roots),
     );
+    let mut sources = ObjectStoreSourceFactory::new(roots);
+    if engine.is_some_and(|e| e.allow_ambient_credentials) {
+        sources = sources.with_ambient_credentials(AmbientEnvironment::from_process());
+    }
     Ports::from_store(
         Arc::new(store),
-        Arc::new(ObjectStoreSourceFactory::new(roots)),
+        Arc::new(sources),
         Arc::new(SystemClock),
         Arc::new(UlidGenerator::default()),
     )

@@ -10,8 +10,9 @@ use super::{Res, free_port, run_quiet, state_dir, wait_for_port};
 /// The moto version the tests are known to work with.
 const MOTO_SPEC: &str = "moto[server]>=5.0,<6";
 
-/// The virtualenv's `moto_server`, installing it when missing.
-fn moto_server() -> Res<PathBuf> {
+/// The virtualenv's `moto_server`, installing it when missing (tests that
+/// need a moto of their own start this one).
+pub fn moto_server() -> Res<PathBuf> {
     let venv = state_dir().join("venv");
     let exe = venv.join("bin").join("moto_server");
     if exe.exists() {

@@ -373,6 +373,10 @@ pub struct ConnectorCheckDto {
     pub message: String,
     /// How long the check took.
     pub duration_ms: u64,
+    /// For ambient credentials: the identity the server signed in as (an
+    /// ARN, a service account, a managed identity; never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 impl From<ConnectorCheck> for ConnectorCheckDto {
@@ -381,6 +385,7 @@ impl From<ConnectorCheck> for ConnectorCheckDto {
             ok: c.ok,
             message: c.message,
             duration_ms: c.duration_ms,
+            identity: c.identity,
         }
     }
 }

@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn detail_is_scrubbed_and_short() {
-        let r = Redactor::new(["s3cr3t"].into_iter());
+        let r = Redactor::new(["s3cr3t"]);
         let long = format!("key s3cr3t {}", "x ".repeat(400));
         let d = detail(&long, &r);
         assert!(!d.contains("s3cr3t"));

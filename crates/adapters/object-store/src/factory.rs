@@ -8,6 +8,7 @@ use sluice_application::ports::{ObjectSource, ObjectSourceFactory, SourceError};
 use sluice_domain::connector::{Connector, Credentials};
 use tracing::debug;
 
+use crate::credentials::AmbientEnvironment;
 use crate::local::{LocalJail, normalize_allowed};
 use crate::secret::Redactor;
 use crate::settings::Settings;
@@ -25,6 +26,9 @@ pub const DEFAULT_READ_CHUNK_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct ObjectStoreSourceFactory {
     local_roots: Arc<[PathBuf]>,
+    /// The server's environment when connectors may sign in as the server
+    /// (`SLUICE_ALLOW_AMBIENT_CREDENTIALS`); `None` refuses them.
+    ambient: Option<AmbientEnvironment>,
     check_timeout: Duration,
     read_chunk_bytes: usize,
 }
@@ -37,9 +41,18 @@ impl ObjectStoreSourceFactory {
     pub fn new(local_roots: impl IntoIterator<Item = PathBuf>) -> Self {
         Self {
             local_roots: normalize_allowed(local_roots).into(),
+            ambient: None,
             check_timeout: DEFAULT_CHECK_TIMEOUT,
             read_chunk_bytes: DEFAULT_READ_CHUNK_BYTES,
         }
+    }
+
+    /// Lets connectors with ambient credentials sign in as the server, with
+    /// the credentials `environment` points to (without this they are
+    /// refused). Only what says how to sign in is taken from it.
+    pub fn with_ambient_credentials(mut self, environment: AmbientEnvironment) -> Self {
+        self.ambient = Some(environment);
+        self
     }
 
     /// Sets how long [`ObjectSource::check`] waits (default 10 s).
@@ -71,13 +84,31 @@ impl ObjectStoreSourceFactory {
         let kind = connector.connector_type;
         let settings = Settings::parse(kind, &connector.config, credentials)?;
         let source = match settings {
-            Settings::Remote(remote) => ObjectStoreSource::remote(
-                kind,
-                remote,
-                Redactor::new(credentials.values()),
-                self.check_timeout,
-                self.read_chunk_bytes,
-            )?,
+            Settings::Remote(remote) => {
+                let redactor = Redactor::new(credentials.values());
+                let ambient = match (remote.is_ambient(), &self.ambient) {
+                    (false, _) => AmbientEnvironment::default(),
+                    (true, Some(env)) => {
+                        redactor.add(env.secrets());
+                        env.clone()
+                    }
+                    (true, None) => {
+                        return Err(SourceError::PermissionDenied(format!(
+                            "connector {} uses ambient credentials, which this server does not \
+                             allow (its operator can set SLUICE_ALLOW_AMBIENT_CREDENTIALS=1)",
+                            connector.id
+                        )));
+                    }
+                };
+                ObjectStoreSource::remote(
+                    kind,
+                    remote,
+                    redactor,
+                    ambient,
+                    self.check_timeout,
+                    self.read_chunk_bytes,
+                )?
+            }
             Settings::Local { root } => ObjectStoreSource::local(
                 LocalJail::new(&root, Arc::clone(&self.local_roots))?,
                 self.check_timeout,

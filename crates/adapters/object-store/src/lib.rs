@@ -21,6 +21,7 @@
 //! [`ObjectSource::check`]: sluice_application::ports::ObjectSource::check
 //! [`SourceError`]: sluice_application::ports::SourceError
 
+mod credentials;
 mod error;
 mod factory;
 mod gzip;
@@ -29,6 +30,7 @@ mod secret;
 mod settings;
 mod source;
 
+pub use credentials::AmbientEnvironment;
 pub use factory::{
     DEFAULT_CHECK_TIMEOUT, DEFAULT_READ_CHUNK_BYTES, ObjectStoreSourceFactory, parse_local_roots,
 };

@@ -1,6 +1,7 @@
 //! Keeping connector credentials out of `Debug` output and error text.
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 /// A credential value. Its `Debug` form never shows the value, so a settings
 /// struct holding one can derive `Debug` safely.
@@ -27,31 +28,51 @@ impl fmt::Debug for Secret {
 /// Removes a connector's credential values from text that came from outside
 /// this crate (a server's error body, a driver's error message), which could
 /// echo one: S3 puts the access key id in `SignatureDoesNotMatch` bodies, and
-/// Azure SAS tokens travel in request URLs.
+/// Azure SAS tokens travel in request URLs. Clones share one list, so
+/// credentials fetched later (a role's temporary keys) can be added.
 #[derive(Clone, Default)]
 pub(crate) struct Redactor {
-    secrets: Vec<String>,
+    secrets: Arc<RwLock<Vec<String>>>,
 }
 
 /// What replaces a credential in scrubbed text.
 pub(crate) const REDACTED: &str = "[redacted]";
 
+/// Most values a redactor keeps: temporary credentials are added at every
+/// refresh, the oldest (long expired) are forgotten.
+const MAX_SECRETS: usize = 64;
+
 impl Redactor {
-    pub(crate) fn new<'a>(values: impl Iterator<Item = &'a str>) -> Self {
-        let mut secrets: Vec<String> = values
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect();
-        // Longest first, so a secret containing another is removed whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Self { secrets }
+    pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let r = Self::default();
+        r.add(values);
+        r
+    }
+
+    /// Adds values to remove from now on.
+    pub(crate) fn add<'a>(&self, values: impl IntoIterator<Item = &'a str>) {
+        let Ok(mut secrets) = self.secrets.write() else {
+            return;
+        };
+        for v in values.into_iter().filter(|v| !v.is_empty()) {
+            if !secrets.iter().any(|s| s == v) {
+                secrets.push(v.to_owned());
+            }
+        }
+        let excess = secrets.len().saturating_sub(MAX_SECRETS);
+        secrets.drain(..excess);
     }
 
     /// `text` with every credential value replaced by `[redacted]`.
     pub(crate) fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        for s in &self.secrets {
+        let Ok(secrets) = self.secrets.read() else {
+            return out;
+        };
+        // Longest first, so a secret containing another is removed whole.
+        let mut sorted: Vec<&String> = secrets.iter().collect();
+        sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for s in sorted {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), REDACTED);
             }
@@ -62,9 +83,8 @@ impl Redactor {
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Redactor")
-            .field("secrets", &self.secrets.len())
-            .finish()
+        let count = self.secrets.read().map(|s| s.len()).unwrap_or_default();
+        f.debug_struct("Redactor").field("secrets", &count).finish()
     }
 }
 
@@ -76,13 +96,13 @@ mod tests {
     fn debug_hides_values() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "[redacted]");
-        let r = Redactor::new(["hunter2"].into_iter());
+        let r = Redactor::new(["hunter2"]);
         assert!(!format!("{r:?}").contains("hunter2"));
     }
 
     #[test]
     fn scrub_removes_every_value_longest_first() {
-        let r = Redactor::new(["abc", "abcdef", ""].into_iter());
+        let r = Redactor::new(["abc", "abcdef", ""]);
         assert_eq!(
             r.scrub("key abcdef and abc here"),
             "key [redacted] and [redacted] here"

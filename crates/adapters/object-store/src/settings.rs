@@ -10,23 +10,25 @@
 //! | `http` | optional `bearerToken`, or `username` + `password` |
 //! | `local` | none |
 //!
-//! Without credentials, requests go unsigned (public buckets). We never fall
-//! back to the environment or to a cloud metadata endpoint: a connector means
-//! exactly what an admin stored, and a server in a test never probes
-//! link-local addresses.
+//! Without credentials, requests go unsigned (public buckets). A connector
+//! never falls back to the environment or to a cloud metadata endpoint on its
+//! own: only `{"source": "ambient"}` (or `aws`, `gcp`, `azure`) signs in as
+//! the server, through [`crate::credentials`], and only where the server
+//! allows it. A connector with stored credentials ignores the environment.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AwsCredentialProvider};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::{ClientOptions, HeaderMap, HeaderValue, ObjectStore, RetryConfig};
 use sluice_application::ports::SourceError;
-use sluice_domain::connector::{ConnectorConfig, ConnectorType, Credentials};
+use sluice_domain::connector::{AmbientCredentials, ConnectorConfig, ConnectorType, Credentials};
 
+use crate::credentials::{AmbientEnvironment, AssumeRoleProvider, Sts};
 use crate::error::detail;
 use crate::secret::{Redactor, Secret};
 
@@ -73,13 +75,12 @@ pub(crate) enum RemoteSettings {
         region: String,
         endpoint: Option<String>,
         path_style: bool,
-        keys: Option<(Secret, Secret)>,
-        session_token: Option<Secret>,
+        auth: S3Auth,
     },
     Gcs {
         bucket: String,
         endpoint: Option<String>,
-        service_account_key: Option<Secret>,
+        auth: GcsAuth,
     },
     Azure {
         account: String,
@@ -93,10 +94,40 @@ pub(crate) enum RemoteSettings {
     },
 }
 
+/// How an S3 connector signs in.
+#[derive(Debug, Clone)]
+pub(crate) enum S3Auth {
+    Anonymous,
+    Keys {
+        id: Secret,
+        secret: Secret,
+        session_token: Option<Secret>,
+    },
+    /// The server's credentials, optionally assuming a role with them.
+    Ambient {
+        role_arn: Option<String>,
+        external_id: Option<Secret>,
+    },
+}
+
+/// How a GCS connector signs in.
+#[derive(Debug, Clone)]
+pub(crate) enum GcsAuth {
+    Anonymous,
+    ServiceAccountKey(Secret),
+    /// Application-default credentials or the metadata server.
+    Ambient,
+}
+
 /// How an Azure connector signs in.
 #[derive(Debug, Clone)]
 pub(crate) enum AzureAuth {
     Anonymous,
+    /// Workload identity, an environment service principal, or a managed
+    /// identity (user-assigned when `client_id` is given).
+    Ambient {
+        client_id: Option<String>,
+    },
     AccessKey(Secret),
     Sas(Secret),
     Bearer(Secret),
@@ -123,10 +154,12 @@ impl Settings {
         config: &ConnectorConfig,
         credentials: &Credentials,
     ) -> Result<Self, SourceError> {
+        if let Some(ambient) = credentials.as_ambient() {
+            return Self::parse_ambient(kind, config, ambient);
+        }
         let creds = CredentialReader::new(kind, credentials)?;
         let settings = match kind {
             ConnectorType::S3 => {
-                let endpoint = optional_url(&config.endpoint, "endpoint")?;
                 let keys = match (creds.get("accessKeyId"), creds.get("secretAccessKey")) {
                     (Some(id), Some(secret)) => Some((id, secret)),
                     (None, None) => None,
@@ -142,20 +175,22 @@ impl Settings {
                         "s3 credential `sessionToken` needs `accessKeyId` and `secretAccessKey`",
                     ));
                 }
-                Self::Remote(RemoteSettings::S3 {
-                    bucket: required(&config.bucket, "bucket", kind)?,
-                    region: non_empty(&config.region).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
-                    path_style: config.path_style.unwrap_or(endpoint.is_some()),
-                    endpoint,
-                    keys,
-                    session_token,
-                })
+                let auth = match keys {
+                    Some((id, secret)) => S3Auth::Keys {
+                        id,
+                        secret,
+                        session_token,
+                    },
+                    None => S3Auth::Anonymous,
+                };
+                s3(config, auth)?
             }
-            ConnectorType::Gcs => Self::Remote(RemoteSettings::Gcs {
-                bucket: required(&config.bucket, "bucket", kind)?,
-                endpoint: optional_url(&config.endpoint, "endpoint")?,
-                service_account_key: creds.get("serviceAccountKey"),
-            }),
+            ConnectorType::Gcs => gcs(
+                config,
+                creds
+                    .get("serviceAccountKey")
+                    .map_or(GcsAuth::Anonymous, GcsAuth::ServiceAccountKey),
+            )?,
             ConnectorType::Azure => {
                 let auth = match (
                     creds.get("accessKey"),
@@ -183,12 +218,7 @@ impl Settings {
                         ));
                     }
                 };
-                Self::Remote(RemoteSettings::Azure {
-                    account: required(&config.account, "account", kind)?,
-                    container: required(&config.container, "container", kind)?,
-                    endpoint: optional_url(&config.endpoint, "endpoint")?,
-                    auth,
-                })
+                azure(config, auth)?
             }
             ConnectorType::Http => {
                 let url = required(&config.url, "url", kind)?;
@@ -219,7 +249,117 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The settings of a connector that signs in as the server.
+    fn parse_ambient(
+        kind: ConnectorType,
+        config: &ConnectorConfig,
+        ambient: &AmbientCredentials,
+    ) -> Result<Self, SourceError> {
+        match kind {
+            ConnectorType::S3 => s3(
+                config,
+                S3Auth::Ambient {
+                    role_arn: ambient.role_arn.clone(),
+                    external_id: ambient.external_id.as_deref().map(Secret::new),
+                },
+            ),
+            ConnectorType::Gcs => gcs(config, GcsAuth::Ambient),
+            ConnectorType::Azure => azure(
+                config,
+                AzureAuth::Ambient {
+                    client_id: ambient.client_id.clone(),
+                },
+            ),
+            ConnectorType::Local | ConnectorType::Http => Err(SourceError::InvalidConfig(format!(
+                "{} connectors cannot use ambient credentials",
+                kind.as_str()
+            ))),
+        }
+    }
+}
+
+fn s3(config: &ConnectorConfig, auth: S3Auth) -> Result<Settings, SourceError> {
+    let endpoint = optional_url(&config.endpoint, "endpoint")?;
+    Ok(Settings::Remote(RemoteSettings::S3 {
+        bucket: required(&config.bucket, "bucket", ConnectorType::S3)?,
+        region: non_empty(&config.region).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+        path_style: config.path_style.unwrap_or(endpoint.is_some()),
+        endpoint,
+        auth,
+    }))
+}
+
+fn gcs(config: &ConnectorConfig, auth: GcsAuth) -> Result<Settings, SourceError> {
+    Ok(Settings::Remote(RemoteSettings::Gcs {
+        bucket: required(&config.bucket, "bucket", ConnectorType::Gcs)?,
+        endpoint: optional_url(&config.endpoint, "endpoint")?,
+        auth,
+    }))
+}
+
+fn azure(config: &ConnectorConfig, auth: AzureAuth) -> Result<Settings, SourceError> {
+    Ok(Settings::Remote(RemoteSettings::Azure {
+        account: required(&config.account, "account", ConnectorType::Azure)?,
+        container: required(&config.container, "container", ConnectorType::Azure)?,
+        endpoint: optional_url(&config.endpoint, "endpoint")?,
+        auth,
+    }))
+}
+
+/// A built store, and for ambient credentials how to tell who it signs in as.
+pub(crate) struct Built {
+    pub store: Arc<dyn ObjectStore>,
+    pub identity: Option<Identity>,
+}
+
+/// Who an ambient connector signs in as.
+pub(crate) enum Identity {
+    /// Ask STS (`GetCallerIdentity`) with the store's credentials.
+    Aws {
+        credentials: AwsCredentialProvider,
+        sts: Sts,
+    },
+    /// Known from the settings.
+    Described(String),
+}
+
+impl Identity {
+    /// The ARN, service account or managed identity; never a secret.
+    pub(crate) async fn name(&self) -> String {
+        match self {
+            Self::Described(d) => d.clone(),
+            Self::Aws { credentials, sts } => {
+                let asked = match credentials.get_credential().await {
+                    Ok(c) => sts.caller_identity(&c).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                asked.unwrap_or_else(|reason| {
+                    format!("an identity STS did not name ({})", sts.scrub(&reason))
+                })
+            }
+        }
+    }
+}
+
 impl RemoteSettings {
+    /// True when the connector signs in as the server.
+    pub(crate) fn is_ambient(&self) -> bool {
+        matches!(
+            self,
+            Self::S3 {
+                auth: S3Auth::Ambient { .. },
+                ..
+            } | Self::Gcs {
+                auth: GcsAuth::Ambient,
+                ..
+            } | Self::Azure {
+                auth: AzureAuth::Ambient { .. },
+                ..
+            }
+        )
+    }
+
     /// A description without secrets, used in messages and logs.
     pub(crate) fn location(&self) -> String {
         match self {
@@ -262,31 +402,42 @@ impl RemoteSettings {
     }
 
     /// Builds the store. Builder errors become `InvalidConfig`, scrubbed.
+    /// `ambient` is the server's environment for connectors that sign in as
+    /// the server (the factory refuses those when the server does not allow it).
     pub(crate) fn build(
         &self,
         purpose: Purpose,
         redactor: &Redactor,
-    ) -> Result<Arc<dyn ObjectStore>, SourceError> {
+        ambient: &AmbientEnvironment,
+    ) -> Result<Built, SourceError> {
+        let mut identity = None;
         let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match self {
             Self::S3 {
                 bucket,
                 region,
                 endpoint,
                 path_style,
-                keys,
-                session_token,
+                auth,
             } => {
+                let mut options = client_options(endpoint.as_deref());
+                if let S3Auth::Ambient { .. } = auth {
+                    options = ambient.client_options(options)?;
+                }
                 let mut b = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(region)
                     .with_virtual_hosted_style_request(!path_style)
-                    .with_client_options(client_options(endpoint.as_deref()))
+                    .with_client_options(options.clone())
                     .with_retry(retry(purpose));
                 if let Some(e) = endpoint {
                     b = b.with_endpoint(e);
                 }
-                match keys {
-                    Some((id, secret)) => {
+                match auth {
+                    S3Auth::Keys {
+                        id,
+                        secret,
+                        session_token,
+                    } => {
                         b = b
                             .with_access_key_id(id.expose())
                             .with_secret_access_key(secret.expose());
@@ -294,14 +445,41 @@ impl RemoteSettings {
                             b = b.with_token(t.expose());
                         }
                     }
-                    None => b = b.with_skip_signature(true),
+                    S3Auth::Anonymous => b = b.with_skip_signature(true),
+                    S3Auth::Ambient {
+                        role_arn,
+                        external_id,
+                    } => {
+                        let sts = Sts::new(
+                            &options,
+                            ambient.sts_endpoint(region),
+                            region,
+                            redactor.clone(),
+                        )?;
+                        let base = ambient
+                            .aws(b.clone())
+                            .build()
+                            .map_err(|e| self.build_error(&e, redactor))?;
+                        let mut credentials = Arc::clone(base.credentials());
+                        if let Some(role) = role_arn {
+                            credentials = Arc::new(AssumeRoleProvider::new(
+                                credentials,
+                                sts.clone(),
+                                role.clone(),
+                                external_id.clone(),
+                                ambient.session_name(),
+                            ));
+                        }
+                        b = b.with_credentials(Arc::clone(&credentials));
+                        identity = Some(Identity::Aws { credentials, sts });
+                    }
                 }
                 b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
             }
             Self::Gcs {
                 bucket,
                 endpoint,
-                service_account_key,
+                auth,
             } => {
                 let mut b = GoogleCloudStorageBuilder::new()
                     .with_bucket_name(bucket)
@@ -310,9 +488,16 @@ impl RemoteSettings {
                 if let Some(e) = endpoint {
                     b = b.with_base_url(e);
                 }
-                b = match service_account_key {
-                    Some(k) => b.with_service_account_key(k.expose()),
-                    None => b.with_skip_signature(true),
+                b = match auth {
+                    GcsAuth::ServiceAccountKey(k) => b.with_service_account_key(k.expose()),
+                    GcsAuth::Anonymous => b.with_skip_signature(true),
+                    GcsAuth::Ambient => {
+                        identity =
+                            Some(Identity::Described(ambient.gcp_identity().unwrap_or_else(
+                                || "the metadata server's service account".to_owned(),
+                            )));
+                        ambient.gcp(b)
+                    }
                 };
                 b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
             }
@@ -332,6 +517,12 @@ impl RemoteSettings {
                 }
                 b = match auth {
                     AzureAuth::Anonymous => b.with_skip_signature(true),
+                    AzureAuth::Ambient { client_id } => {
+                        identity = Some(Identity::Described(
+                            ambient.azure_identity(client_id.as_deref()),
+                        ));
+                        ambient.azure(b, client_id.as_deref())
+                    }
                     AzureAuth::AccessKey(k) => b.with_access_key(k.expose()),
                     AzureAuth::Sas(t) => b.with_config(AzureConfigKey::SasKey, t.expose()),
                     AzureAuth::Bearer(t) => b.with_bearer_token_authorization(t.expose()),
@@ -364,13 +555,16 @@ impl RemoteSettings {
                     .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
             }
         };
-        built.map_err(|e| {
-            SourceError::InvalidConfig(format!(
-                "cannot set up {}: {}",
-                self.location(),
-                detail(&e.to_string(), redactor)
-            ))
-        })
+        let store = built.map_err(|e| self.build_error(&e, redactor))?;
+        Ok(Built { store, identity })
+    }
+
+    fn build_error(&self, e: &object_store::Error, redactor: &Redactor) -> SourceError {
+        SourceError::InvalidConfig(format!(
+            "cannot set up {}: {}",
+            self.location(),
+            detail(&e.to_string(), redactor)
+        ))
     }
 }
 
@@ -443,7 +637,7 @@ impl<'a> CredentialReader<'a> {
             ConnectorType::Http => &["bearerToken", "username", "password"],
             ConnectorType::Local => &[],
         };
-        if let Some(unknown) = credentials.keys().find(|k| !known.contains(k)) {
+        if let Some(unknown) = credentials.keys().into_iter().find(|k| !known.contains(k)) {
             let expected = if known.is_empty() {
                 "none".to_owned()
             } else {
@@ -621,6 +815,74 @@ mod tests {
         assert!(check_url("http:///x", "url").is_err());
     }
 
+    /// GCS and Azure connectors with ambient credentials build from the
+    /// server's environment alone (no request is made) and say who they
+    /// will sign in as.
+    #[tokio::test]
+    async fn gcp_and_azure_ambient_connectors_build_and_name_their_identity() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let adc = dir.path().join("application_default_credentials.json");
+        std::fs::write(
+            &adc,
+            r#"{"type":"authorized_user","client_id":"fake-client","client_secret":"fake-secret",
+                "refresh_token":"fake-refresh-token"}"#,
+        )
+        .expect("credentials file");
+        let env = AmbientEnvironment::from_vars([
+            ("GOOGLE_APPLICATION_CREDENTIALS", adc.display().to_string()),
+            (
+                "AZURE_CLIENT_ID",
+                "00000000-0000-0000-0000-000000000001".to_owned(),
+            ),
+            (
+                "AZURE_TENANT_ID",
+                "00000000-0000-0000-0000-000000000002".to_owned(),
+            ),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                dir.path().join("token").display().to_string(),
+            ),
+        ]);
+        let ambient = Credentials::ambient(AmbientCredentials::default());
+        let cases = [
+            (
+                ConnectorType::Gcs,
+                ConnectorConfig {
+                    bucket: Some("b".into()),
+                    ..ConnectorConfig::default()
+                },
+                "the user of `gcloud auth application-default login`",
+            ),
+            (
+                ConnectorType::Azure,
+                ConnectorConfig {
+                    account: Some("acct".into()),
+                    container: Some("c".into()),
+                    ..ConnectorConfig::default()
+                },
+                "workload identity 00000000-0000-0000-0000-000000000001 \
+                 (tenant 00000000-0000-0000-0000-000000000002)",
+            ),
+        ];
+        for (kind, config, identity) in cases {
+            let Ok(Settings::Remote(s)) = Settings::parse(kind, &config, &ambient) else {
+                panic!("{kind:?} should parse")
+            };
+            assert!(s.is_ambient());
+            let built = s
+                .build(Purpose::Check, &Redactor::default(), &env)
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            let Some(found) = built.identity else {
+                panic!("{kind:?} names no identity")
+            };
+            assert_eq!(found.name().await, identity);
+        }
+        assert!(matches!(
+            Settings::parse(ConnectorType::Http, &ConnectorConfig::default(), &ambient),
+            Err(SourceError::InvalidConfig(_))
+        ));
+    }
+
     #[test]
     fn every_remote_type_builds_from_its_config() {
         let r = Redactor::default();
@@ -657,7 +919,10 @@ mod tests {
                 panic!("{kind:?} should parse")
             };
             for purpose in [Purpose::Data, Purpose::Check] {
-                assert!(s.build(purpose, &r).is_ok(), "{kind:?}");
+                assert!(
+                    s.build(purpose, &r, &AmbientEnvironment::default()).is_ok(),
+                    "{kind:?}"
+                );
             }
         }
     }

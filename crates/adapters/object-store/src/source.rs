@@ -8,11 +8,14 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
-use sluice_application::ports::{ByteStream, FileFilter, ObjectInfo, ObjectSource, SourceError};
+use sluice_application::ports::{
+    ByteStream, FileFilter, ObjectInfo, ObjectSource, SourceCheck, SourceError,
+};
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::time::Timestamp;
 use tracing::{debug, warn};
 
+use crate::credentials::AmbientEnvironment;
 use crate::error::{ErrorContext, Target, map_error, store_missing};
 use crate::gzip::{gunzip, rechunk, skip};
 use crate::local::{LocalJail, OpenedRoot, check_local_key};
@@ -30,6 +33,8 @@ pub struct ObjectStoreSource {
     endpoint: String,
     backend: Backend,
     redactor: Redactor,
+    /// The server's environment, for connectors that sign in as the server.
+    ambient: AmbientEnvironment,
     check_timeout: Duration,
     read_chunk_bytes: usize,
 }
@@ -66,16 +71,18 @@ impl ObjectStoreSource {
         kind: ConnectorType,
         settings: RemoteSettings,
         redactor: Redactor,
+        ambient: AmbientEnvironment,
         check_timeout: Duration,
         read_chunk_bytes: usize,
     ) -> Result<Self, SourceError> {
-        let store = settings.build(Purpose::Data, &redactor)?;
+        let store = settings.build(Purpose::Data, &redactor, &ambient)?.store;
         Ok(Self {
             kind,
             location: settings.location(),
             endpoint: settings.endpoint(),
             backend: Backend::Remote { store, settings },
             redactor,
+            ambient,
             check_timeout,
             read_chunk_bytes,
         })
@@ -88,6 +95,7 @@ impl ObjectStoreSource {
             endpoint: jail.root().display().to_string(),
             backend: Backend::Local(jail),
             redactor: Redactor::default(),
+            ambient: AmbientEnvironment::default(),
             check_timeout,
             read_chunk_bytes,
         }
@@ -241,16 +249,23 @@ impl ObjectStoreSource {
         Ok(kept)
     }
 
-    async fn check_inner(&self) -> Result<(), SourceError> {
-        let store: Arc<dyn ObjectStore> = match &self.backend {
-            Backend::Remote { settings, .. } => settings.build(Purpose::Check, &self.redactor)?,
-            Backend::Local(jail) => jail.open().await?.store,
+    async fn check_inner(&self) -> Result<SourceCheck, SourceError> {
+        let (store, identity): (Arc<dyn ObjectStore>, _) = match &self.backend {
+            Backend::Remote { settings, .. } => {
+                let built = settings.build(Purpose::Check, &self.redactor, &self.ambient)?;
+                (built.store, built.identity)
+            }
+            Backend::Local(jail) => (jail.open().await?.store, None),
         };
         // One page is enough to prove the store answers and the credentials work.
-        match store.list(None).next().await {
-            None | Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(map_error(&e, Target::Store, &self.ctx())),
+        if let Some(Err(e)) = store.list(None).next().await {
+            return Err(map_error(&e, Target::Store, &self.ctx()));
         }
+        let identity = match identity {
+            Some(i) => Some(i.name().await),
+            None => None,
+        };
+        Ok(SourceCheck { identity })
     }
 }
 
@@ -375,7 +390,7 @@ impl ObjectSource for ObjectStoreSource {
         Ok(())
     }
 
-    async fn check(&self) -> Result<(), SourceError> {
+    async fn check(&self) -> Result<SourceCheck, SourceError> {
         let outcome = match tokio::time::timeout(self.check_timeout, self.check_inner()).await {
             Ok(result) => result,
             Err(_) => Err(SourceError::Unreachable(format!(
@@ -385,9 +400,10 @@ impl ObjectSource for ObjectStoreSource {
             ))),
         };
         match &outcome {
-            Ok(()) => debug!(
+            Ok(check) => debug!(
                 connector_type = self.kind.as_str(),
                 location = %self.location,
+                identity = check.identity.as_deref(),
                 "connector test passed"
             ),
             Err(e) => warn!(

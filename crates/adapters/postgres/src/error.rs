@@ -20,6 +20,10 @@ pub(crate) enum DbError {
     Pg(tokio_postgres::Error),
     /// No pooled connection could be had.
     Pool(String),
+    /// A `replace` run's new contents cannot take the destination's place
+    /// (something attached to the table cannot be carried over): the run
+    /// must fail with this reason, in plain words, and the table stays as it was.
+    SwapRefused(String),
 }
 
 pub(crate) type DbResult<T> = Result<T, DbError>;
@@ -98,6 +102,7 @@ impl DbError {
             }
             Self::Diesel(e) => from_diesel(e, what),
             Self::Pg(e) => from_pg(&e, what),
+            Self::SwapRefused(reason) => StoreError::Unprocessable(reason),
         }
     }
 }

@@ -174,6 +174,38 @@ async fn finalize_one(
     Ok(Some(FinalizedRun { run, spec }))
 }
 
+/// Fails a run whose `replace` swap was refused, logging why.
+async fn fail_refused_swap(
+    conn: &mut AsyncPgConnection,
+    warehouse: &str,
+    id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> DbResult<Option<FinalizedRun>> {
+    let run_id: RunId = id
+        .parse()
+        .map_err(|_| StoreError::Internal(format!("stored run id `{id}` does not parse")))?;
+    let entry = LogEntry {
+        stage: LogStage::Finalize,
+        message: format!("Run failed: {reason}. The table was left as it was."),
+        timestamp: now,
+    };
+    conn.transaction::<_, DbError, _>(async |conn| {
+        if stop_run(conn, warehouse, run_id, RunStatus::Failed, now, &entry)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let spec: serde_json::Value = runs::table.find(id).select(runs::spec).first(conn).await?;
+        Ok(Some(FinalizedRun {
+            run: run_view(conn, id).await?,
+            spec: from_json(spec, "pipeline")?,
+        }))
+    })
+    .await
+}
+
 #[async_trait]
 impl WorkQueue for PgStore {
     async fn claim_extraction(
@@ -515,8 +547,18 @@ impl WorkQueue for PgStore {
                 .transaction::<_, DbError, _>(async |conn| {
                     finalize_one(conn, &warehouse, &id, now).await
                 })
-                .await
-                .store("finalize run")?;
+                .await;
+            let done = match done {
+                // The swap's transaction rolled back, so the destination is
+                // as it was; the run fails with the reason instead of being
+                // finalised again and again.
+                Err(DbError::SwapRefused(reason)) => {
+                    fail_refused_swap(&mut conn, &self.warehouse(), &id, &reason, now)
+                        .await
+                        .store("fail run")?
+                }
+                other => other.store("finalize run")?,
+            };
             out.extend(done);
         }
         Ok(out)

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sluice_application::ports::{ApiKey, LeaseToken, PartitionClaim, StoreError};
-use sluice_domain::connector::Connector;
+use sluice_domain::connector::{Connector, CredentialSource};
 use sluice_domain::ids::RunId;
 use sluice_domain::pipeline::Pipeline;
 use sluice_domain::role::Role;
@@ -127,6 +127,7 @@ pub(crate) struct ConnectorRow {
     pub credential_keys: Vec<String>,
     pub created_at: Ts,
     pub updated_at: Ts,
+    pub credential_source: Option<String>,
 }
 
 impl ConnectorRow {
@@ -139,6 +140,7 @@ impl ConnectorRow {
             credential_keys: c.credential_keys.clone(),
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),
+            credential_source: Some(c.credential_source.as_str().to_owned()),
         })
     }
 
@@ -151,6 +153,13 @@ impl ConnectorRow {
                 "connector type",
             )?,
             config: from_json(self.config, "connector config")?,
+            credential_source: match self.credential_source.as_deref() {
+                Some(s) => CredentialSource::parse(s).ok_or_else(|| {
+                    StoreError::Internal(format!("stored credential source `{s}` is unknown"))
+                })?,
+                None if self.credential_keys.is_empty() => CredentialSource::None,
+                None => CredentialSource::Stored,
+            },
             credential_keys: self.credential_keys,
             created_at: from_ts(self.created_at),
             updated_at: from_ts(self.updated_at),

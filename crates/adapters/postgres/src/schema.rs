@@ -22,6 +22,7 @@ diesel::table! {
         credential_keys -> Array<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        credential_source -> Nullable<Text>,
     }
 }
 

@@ -29,7 +29,9 @@ pub use queue::{
 };
 #[cfg(test)]
 pub use source::MockObjectSourceFactory;
-pub use source::{ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError};
+pub use source::{
+    ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceCheck, SourceError,
+};
 pub use store::{
     ApiKey, ApiKeyStore, ConnectorStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewApiKey, NewRun, Page,
     PageRequest, PipelineStore, PollState, PollTarget, PollingStore, RunSnapshot, RunStore,

@@ -58,6 +58,14 @@ pub struct ObjectInfo {
     pub last_modified: Option<Timestamp>,
 }
 
+/// What a successful connector check found out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceCheck {
+    /// The identity the requests were signed as, when the connector uses
+    /// the server's ambient credentials and the identity could be told.
+    pub identity: Option<String>,
+}
+
 /// Bytes of an object, in chunks of any size.
 pub type ByteStream = BoxStream<'static, Result<Bytes, SourceError>>;
 
@@ -105,7 +113,9 @@ pub trait ObjectSource: Send + Sync {
 
     /// Checks that the store answers and the credentials work, by listing the
     /// bucket or root, within a timeout. The error says why in plain words.
-    async fn check(&self) -> Result<(), SourceError>;
+    /// For ambient credentials the answer names the identity used (an ARN,
+    /// a service account, a managed identity; never a secret).
+    async fn check(&self) -> Result<SourceCheck, SourceError>;
 }
 
 /// Builds an [`ObjectSource`] from a connector's settings and secrets. (A

@@ -12,7 +12,8 @@ use futures::StreamExt;
 use sluice_domain::connector::{Connector, Credentials};
 
 use crate::ports::{
-    ByteStream, FileFilter, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceError,
+    ByteStream, FileFilter, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceCheck,
+    SourceError,
 };
 use crate::testing::contract::SourceFixture;
 
@@ -169,8 +170,9 @@ impl ObjectSource for InMemorySource {
         Ok(())
     }
 
-    async fn check(&self) -> Result<(), SourceError> {
-        self.check_failing()
+    async fn check(&self) -> Result<SourceCheck, SourceError> {
+        self.check_failing()?;
+        Ok(SourceCheck::default())
     }
 }
 

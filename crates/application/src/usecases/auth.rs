@@ -52,6 +52,7 @@ fn describe(action: Action) -> &'static str {
         Action::ReadPolling => "read polling status",
         Action::TriggerPolling => "trigger polling",
         Action::ReadOwnKey => "read its own key",
+        Action::UseAmbientCredentials => "give connectors the server's ambient credentials",
     }
 }
 

@@ -20,6 +20,10 @@ pub struct ConnectorCheck {
     pub message: String,
     /// How long the check took.
     pub duration_ms: u64,
+    /// For ambient credentials, the identity the server signed in as (an
+    /// ARN, a service account, a managed identity; never a secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 impl UseCases {
@@ -37,6 +41,29 @@ impl UseCases {
         }
     }
 
+    /// Ambient credentials are the server's identity, not the connector's:
+    /// only an admin may hand them to a connector, and only where the
+    /// operator allows it (`SLUICE_ALLOW_AMBIENT_CREDENTIALS=1`).
+    fn authorize_credentials(
+        &self,
+        who: &Principal,
+        credentials: &Credentials,
+    ) -> Result<(), AppError> {
+        if credentials.as_ambient().is_none() {
+            return Ok(());
+        }
+        who.require(Action::UseAmbientCredentials)?;
+        if !self.tunables().allow_ambient_credentials {
+            return Err(AppError::Forbidden {
+                role: who.role.to_string(),
+                action: "use ambient credentials: this server does not allow them \
+                         (its operator can set SLUICE_ALLOW_AMBIENT_CREDENTIALS=1)"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Creates a connector (admin only).
     pub async fn create_connector(
         &self,
@@ -45,13 +72,15 @@ impl UseCases {
     ) -> Result<Connector, AppError> {
         who.require(Action::WriteConnectors)?;
         spec.validate()?;
+        self.authorize_credentials(who, &spec.credentials)?;
         let now = self.ports().clock.now();
         let connector = Connector {
             id: ConnectorId::from_ulid(self.ports().ids.ulid()),
             name: spec.name.trim().to_owned(),
             connector_type: spec.connector_type,
             config: spec.config,
-            credential_keys: spec.credentials.keys().map(str::to_owned).collect(),
+            credential_source: spec.credentials.source(),
+            credential_keys: key_names(&spec.credentials),
             created_at: now,
             updated_at: now,
         };
@@ -123,13 +152,21 @@ impl UseCases {
             })?),
             None => None,
         };
+        if let Some(c) = &credentials {
+            c.validate_for(spec.connector_type)?;
+            self.authorize_credentials(who, c)?;
+        }
         let updated = Connector {
             id,
             name: spec.name.trim().to_owned(),
             connector_type: spec.connector_type,
             config: spec.config,
+            credential_source: match &credentials {
+                Some(c) => c.source(),
+                None => current.credential_source,
+            },
             credential_keys: match &credentials {
-                Some(c) => c.keys().map(str::to_owned).collect(),
+                Some(c) => key_names(c),
                 None => current.credential_keys.clone(),
             },
             created_at: current.created_at,
@@ -181,19 +218,31 @@ impl UseCases {
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(match outcome {
-            Ok(()) => ConnectorCheck {
+            Ok(check) => ConnectorCheck {
                 ok: true,
-                message: format!(
-                    "Connected: listed {} successfully",
-                    connector.connector_type.as_str()
-                ),
+                message: match &check.identity {
+                    Some(identity) => format!(
+                        "Connected as {identity}: listed {} successfully",
+                        connector.connector_type.as_str()
+                    ),
+                    None => format!(
+                        "Connected: listed {} successfully",
+                        connector.connector_type.as_str()
+                    ),
+                },
                 duration_ms,
+                identity: check.identity,
             },
             Err(e) => ConnectorCheck {
                 ok: false,
                 message: e.to_string(),
                 duration_ms,
+                identity: None,
             },
         })
     }
+}
+
+fn key_names(credentials: &Credentials) -> Vec<String> {
+    credentials.keys().into_iter().map(str::to_owned).collect()
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_application::ports::SourceError;
+use sluice_application::ports::{SourceCheck, SourceError};
 use sluice_domain::connector::ConnectorType;
 
 use crate::common::{
@@ -14,15 +14,15 @@ use crate::common::{
 #[tokio::test]
 async fn s3_check_passes_with_good_settings() {
     let f = Fixture::s3().await;
-    assert_eq!(f.source().check().await, Ok(()));
+    assert_eq!(f.source().check().await, Ok(SourceCheck::default()));
     f.put("a.csv", "x").await;
-    assert_eq!(f.source().check().await, Ok(()));
+    assert_eq!(f.source().check().await, Ok(SourceCheck::default()));
 }
 
 #[tokio::test]
 async fn local_check_passes_with_good_settings() {
     let f = Fixture::new(Kind::Local).await;
-    assert_eq!(f.source().check().await, Ok(()));
+    assert_eq!(f.source().check().await, Ok(SourceCheck::default()));
 }
 
 #[tokio::test]

@@ -92,7 +92,8 @@ pub fn connector(
         name: "test connector".into(),
         connector_type: kind,
         config,
-        credential_keys: credentials.keys().map(str::to_owned).collect(),
+        credential_source: credentials.source(),
+        credential_keys: credentials.keys().into_iter().map(str::to_owned).collect(),
         created_at: Timestamp(0),
         updated_at: Timestamp(0),
     }

@@ -2,6 +2,7 @@
 //! server on loopback (`SLUICE_TEST_S3_ENDPOINT`) and a temporary directory.
 //! Nothing here uses an in-memory store. One binary keeps link times down.
 
+mod ambient;
 mod check;
 mod common;
 mod contract;

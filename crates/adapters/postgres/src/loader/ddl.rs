@@ -11,6 +11,7 @@ use sluice_domain::schema::{ColumnType, Schema};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
+use super::swap::{unsupported_message, unsupported_sql};
 use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, key_index, shadow_table};
 use crate::error::{DbError, DbResult};
 
@@ -163,15 +164,17 @@ async fn has_key_index(tx: &Transaction<'_>, name: &str, keys: &[Identifier]) ->
     Ok(row.try_get(0)?)
 }
 
-/// Brings an existing destination table up to what loading needs: missing
-/// schema and lineage columns added (nullable, since rows exist), types
-/// checked, the key index created.
+/// Brings an existing table (the destination, or a replace run's shadow
+/// copied from it) up to what loading needs: missing schema and lineage
+/// columns added (nullable, since rows may exist), types checked, the key
+/// index created. Messages name the destination table.
 async fn complete_existing(
     tx: &Transaction<'_>,
     warehouse: &Identifier,
+    relation: &Identifier,
     target: &LoadTarget,
 ) -> DbResult<()> {
-    let name = qualified(warehouse, &target.table);
+    let name = qualified(warehouse, relation);
     let table = target.table.as_str();
     let existing = columns_of(tx, &name).await?;
     for col in &target.schema.columns {
@@ -239,7 +242,7 @@ async fn complete_existing(
         .into());
     }
     if !target.key_columns.is_empty() && !has_key_index(tx, &name, &target.key_columns).await? {
-        let sql = key_index_statement(warehouse, &target.table, &target.key_columns);
+        let sql = key_index_statement(warehouse, relation, &target.key_columns);
         if let Err(e) = tx.batch_execute(&sql).await {
             let e = DbError::from(e);
             if e.sql_state() == Some(&SqlState::UNIQUE_VIOLATION) {
@@ -285,18 +288,74 @@ pub(crate) async fn prepare(
             tx.batch_execute(&sql).await?;
         }
     } else if target.strategy != LoadStrategy::Replace {
-        // A replace run swaps its own table in; the old one only has to exist
-        // so readers see it until then.
-        complete_existing(&tx, warehouse, target).await?;
+        complete_existing(&tx, warehouse, &target.table, target).await?;
     }
     if target.strategy == LoadStrategy::Replace {
-        let shadow = shadow_table(target.run_id);
-        for sql in create_statements(warehouse, &shadow, &target.schema, &target.key_columns) {
-            tx.batch_execute(&sql).await?;
-        }
+        // The destination stays as it is until the swap, so readers see it;
+        // the run loads into a copy of its shape.
+        prepare_shadow(&tx, warehouse, target).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Creates a replace run's shadow table, once: the destination's columns
+/// (in its order, with their types, defaults, identity and generated
+/// expressions, NOT NULL and check constraints, comments and storage), the
+/// pipeline's columns it lacks, the lineage columns and the key index.
+/// Indexes and the rest are carried over at the swap. A pipeline column whose
+/// existing type cannot hold the pipeline's values gets the pipeline's type,
+/// as the new contents come from the pipeline alone. A table the swap could
+/// not carry over is refused here, before anything is loaded.
+async fn prepare_shadow(
+    tx: &Transaction<'_>,
+    warehouse: &Identifier,
+    target: &LoadTarget,
+) -> DbResult<()> {
+    let shadow = shadow_table(target.run_id);
+    let shadow_name = qualified(warehouse, &shadow);
+    if exists(tx, &shadow_name).await? {
+        return Ok(());
+    }
+    let name = qualified(warehouse, &target.table);
+    if let Some(row) = tx.query_opt(&unsupported_sql(&name), &[]).await? {
+        let reason: String = row.try_get(0)?;
+        return Err(StoreError::Unprocessable(format!(
+            "table `{}` cannot be replaced: {}",
+            target.table,
+            unsupported_message(&reason)
+        ))
+        .into());
+    }
+    let unlogged: bool = tx
+        .query_one(
+            "SELECT relpersistence = 'u' FROM pg_class WHERE oid = to_regclass($1)",
+            &[&name],
+        )
+        .await?
+        .try_get(0)?;
+    tx.batch_execute(&format!(
+        "CREATE {}TABLE {shadow_name} (LIKE {name} INCLUDING DEFAULTS INCLUDING GENERATED \
+         INCLUDING IDENTITY INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE \
+         INCLUDING COMPRESSION)",
+        if unlogged { "UNLOGGED " } else { "" }
+    ))
+    .await?;
+    let existing = columns_of(tx, &shadow_name).await?;
+    for col in &target.schema.columns {
+        if let Some(found) = existing.get(col.name.as_str()) {
+            if !accepts(&found.type_name, col.column_type) {
+                let t = pg_type(col.column_type);
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {shadow_name} ALTER COLUMN {c} DROP DEFAULT, \
+                     ALTER COLUMN {c} TYPE {t} USING NULL::{t}",
+                    c = col.name.quoted()
+                ))
+                .await?;
+            }
+        }
+    }
+    complete_existing(tx, warehouse, &shadow, target).await
 }
 
 #[cfg(test)]

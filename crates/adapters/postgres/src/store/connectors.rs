@@ -22,7 +22,7 @@ async fn put_secrets(
     id: &str,
     credentials: &Credentials,
 ) -> DbResult<()> {
-    let value = to_json(credentials.expose(), "credentials")?;
+    let value = to_json(&credentials.to_map(), "credentials")?;
     diesel::insert_into(sec::connector_secrets)
         .values((sec::connector_id.eq(id), sec::credentials.eq(&value)))
         .on_conflict(sec::connector_id)
@@ -82,7 +82,8 @@ impl ConnectorStore for PgStore {
             .store("read credentials")?
             .ok_or_else(|| StoreError::not_found("connector", id))?;
         let map: BTreeMap<String, String> = from_json(value, "credentials")?;
-        Ok(Credentials::new(map))
+        Credentials::from_map(map)
+            .map_err(|e| StoreError::Internal(format!("stored credentials do not parse: {e}")))
     }
 
     async fn list_connectors(&self, req: &PageRequest) -> Result<Page<Connector>, StoreError> {

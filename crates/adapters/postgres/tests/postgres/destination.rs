@@ -18,7 +18,7 @@ use sluice_postgres::PgStore;
 
 use crate::support::{SluiceMigrations, TestDb, store};
 
-fn ident(s: &str) -> Identifier {
+pub(crate) fn ident(s: &str) -> Identifier {
     Identifier::parse(s).expect("identifier")
 }
 
@@ -34,7 +34,7 @@ fn column(name: &str, t: ColumnType) -> Column {
 }
 
 /// The fixture's shape: `id integer, name string`.
-fn id_name() -> Schema {
+pub(crate) fn id_name() -> Schema {
     Schema {
         columns: vec![
             column("id", ColumnType::Integer),
@@ -44,7 +44,7 @@ fn id_name() -> Schema {
 }
 
 /// A log entry.
-fn entry(stage: LogStage, message: &str) -> LogEntry {
+pub(crate) fn entry(stage: LogStage, message: &str) -> LogEntry {
     LogEntry {
         stage,
         message: message.into(),
@@ -52,14 +52,14 @@ fn entry(stage: LogStage, message: &str) -> LogEntry {
     }
 }
 
-async fn claim(s: &PgStore, f: &Fixture) -> PartitionClaim {
+pub(crate) async fn claim(s: &PgStore, f: &Fixture) -> PartitionClaim {
     s.claim_partition(&f.worker(1), T0, 60_000)
         .await
         .expect("claim")
         .expect("a partition")
 }
 
-fn commit<'a>(
+pub(crate) fn commit<'a>(
     claim: &'a PartitionClaim,
     target: &'a LoadTarget,
     rows: &'a ValidBatch,
@@ -87,7 +87,7 @@ fn commit<'a>(
 
 /// A running run of a pipeline over `table` with `partitions` ranges of
 /// `rows_each` rows, and its target with `schema`.
-async fn running(
+pub(crate) async fn running(
     s: &PgStore,
     f: &Fixture,
     table: &str,

@@ -6,5 +6,6 @@ mod contract;
 mod destination;
 mod error_stream;
 mod migrations;
+mod replace;
 mod support;
 mod tls;

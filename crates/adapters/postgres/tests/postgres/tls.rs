@@ -1,87 +1,24 @@
 //! TLS to PostgreSQL (`sslmode=require`), through a TLS-terminating proxy in
 //! front of the test cluster: the proxy answers PostgreSQL's `SSLRequest`,
 //! does the TLS handshake with a certificate made for this test by a CA made
-//! for this test (the `openssl` command), and forwards the decrypted bytes to
+//! for this test (the `openssl` command, through `sluice_testkit`), and forwards the decrypted bytes to
 //! the cluster. So the test works whatever cluster `DATABASE_URL` names.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sluice_application::ports::{ApiKeyStore, PageRequest, StoreError};
 use sluice_postgres::{PgConfig, PgStore, migrate_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use sluice_testkit::{certificates, tls_acceptor};
+
 use crate::support::{TestDb, cluster_url};
 
 /// PostgreSQL's `SSLRequest`: length 8, code 80877103.
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command (Debian package `openssl`) makes the test certificates");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a server certificate for 127.0.0.1 signed by it.
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=sluice test CA"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
-    openssl(dir, &csr);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("extensions file");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
 
 /// `host:port` of a `postgres://[user[:password]@]host:port/db` URL.
 fn upstream(url: &str) -> String {
@@ -109,20 +46,7 @@ async fn proxy(
     server_key: &Path,
     upstream: String,
 ) -> (String, Arc<AtomicUsize>) {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(server_cert)
-        .expect("server certificate")
-        .collect::<Result<_, _>>()
-        .expect("server certificate PEM");
-    let key = PrivateKeyDer::from_pem_file(server_key).expect("server key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("server TLS config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = tls_acceptor(server_cert, server_key);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let addr = listener.local_addr().expect("proxy address").to_string();
     let handshakes = Arc::new(AtomicUsize::new(0));

@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sluice_domain::connector::{Connector, ConnectorConfig, ConnectorType, Credentials};
+use sluice_domain::connector::{
+    Connector, ConnectorConfig, ConnectorType, CredentialSource, Credentials,
+};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::ids::{ConnectorId, PipelineId, RunId, Ulid};
 use sluice_domain::pipeline::{
@@ -53,6 +55,7 @@ impl Fixture {
                 bucket: Some("data".into()),
                 ..ConnectorConfig::default()
             },
+            credential_source: CredentialSource::Stored,
             credential_keys: vec!["secretAccessKey".into()],
             created_at: T0,
             updated_at: T0,

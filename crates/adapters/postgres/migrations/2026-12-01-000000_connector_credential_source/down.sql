@@ -1,0 +1,1 @@
+ALTER TABLE sluice.connectors DROP COLUMN credential_source;
