@@ -102,6 +102,7 @@ async fn insert_files(
                     run_files::key.eq(&f.key),
                     run_files::size.eq(int8(f.size)),
                     run_files::etag.eq(f.etag.as_deref()),
+                    run_files::last_modified.eq(f.last_modified.map(ts)),
                     run_files::gzip.eq(f.gzip),
                     run_files::header.eq(f.header.as_ref()),
                     run_files::first_row.eq(int8(f.first_row)),
@@ -169,6 +170,7 @@ async fn finalize_one(
         timestamp: now,
     };
     insert_log(conn, before.id, std::slice::from_ref(&entry)).await?;
+    crate::store::ledger::ledger_run(conn, id, now).await?;
     let run = run_view(conn, id).await?;
     Ok(Some(FinalizedRun { run, spec }))
 }
@@ -291,6 +293,7 @@ impl WorkQueue for PgStore {
             String,
             i64,
             Option<String>,
+            Option<crate::rows::Ts>,
             bool,
             Option<Vec<String>>,
             i64,
@@ -303,6 +306,7 @@ impl WorkQueue for PgStore {
                 run_files::key,
                 run_files::size,
                 run_files::etag,
+                run_files::last_modified,
                 run_files::gzip,
                 run_files::header,
                 run_files::first_row,
@@ -315,11 +319,12 @@ impl WorkQueue for PgStore {
         Ok(rows
             .into_iter()
             .map(
-                |(idx, key, size, etag, gzip, header, first_row, row_count)| SourceFile {
+                |(idx, key, size, etag, modified, gzip, header, first_row, row_count)| SourceFile {
                     index: uint4(idx),
                     key,
                     size: uint8(size),
                     etag,
+                    last_modified: modified.map(crate::rows::from_ts),
                     gzip,
                     header,
                     first_row: uint8(first_row),

@@ -3,6 +3,7 @@
 //! | port | implemented by |
 //! |---|---|
 //! | [`ApiKeyStore`], [`ConnectorStore`], [`PipelineStore`], [`RunStore`], [`PollingStore`] | `sluice-postgres`, in-memory fakes |
+//! | [`LedgerStore`] (the file ledger, per-run file lists) | `sluice-postgres`, in-memory fake |
 //! | [`WorkQueue`] (extraction and partition claims with leases, finalisation) | `sluice-postgres`, in-memory fake |
 //! | [`BulkLoader`] (destination tables, atomic batch commits) | `sluice-postgres`, in-memory fake |
 //! | [`ObjectSourceFactory`] / [`ObjectSource`] | `sluice-object-store`, in-memory fake |
@@ -11,6 +12,7 @@
 //! Storage ports are `#[async_trait]` traits held as `Arc<dyn Port>`.
 
 mod clock;
+mod ledger;
 mod loader;
 mod queue;
 mod source;
@@ -18,6 +20,7 @@ mod store;
 pub mod system;
 
 pub use clock::{Clock, IdGenerator};
+pub use ledger::{ForgetFiles, LEDGER_LOOKUP_CHUNK, LedgerStore};
 pub use loader::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, RejectedRow};
 pub use queue::{
     ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim, SourceFile,

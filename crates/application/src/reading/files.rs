@@ -44,6 +44,7 @@ pub(crate) async fn list_source_files(
             key: o.key,
             size: o.size,
             etag: o.etag,
+            last_modified: o.last_modified,
             header: None,
             first_row: 0,
             row_count: 0,

@@ -27,7 +27,7 @@ pub use polling::{PollReport, PollStatus};
 pub use runs::{ErrorExport, RetryOutcome};
 
 use crate::ports::{
-    ApiKeyStore, BulkLoader, Clock, ConnectorStore, IdGenerator, ObjectSourceFactory,
+    ApiKeyStore, BulkLoader, Clock, ConnectorStore, IdGenerator, LedgerStore, ObjectSourceFactory,
     PipelineStore, PollingStore, RunStore, WorkQueue,
 };
 
@@ -44,6 +44,8 @@ pub struct Ports {
     pub runs: Arc<dyn RunStore>,
     /// Polling state.
     pub polling: Arc<dyn PollingStore>,
+    /// The file ledger and per-run file lists.
+    pub ledger: Arc<dyn LedgerStore>,
     /// Work queue.
     pub queue: Arc<dyn WorkQueue>,
     /// Bulk loader.
@@ -70,6 +72,7 @@ impl Ports {
             + PipelineStore
             + RunStore
             + PollingStore
+            + LedgerStore
             + WorkQueue
             + BulkLoader
             + 'static,
@@ -80,6 +83,7 @@ impl Ports {
             pipelines: store.clone(),
             runs: store.clone(),
             polling: store.clone(),
+            ledger: store.clone(),
             queue: store.clone(),
             loader: store,
             sources,

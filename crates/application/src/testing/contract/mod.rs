@@ -9,19 +9,22 @@
 //! `#[tokio::test(flavor = "multi_thread")]`.
 
 mod fixtures;
+mod ledger;
 mod loading;
 mod metadata;
 mod polling;
 mod queue;
 
 pub use fixtures::{Fixture, T0};
+pub use ledger::*;
 pub use loading::*;
 pub use metadata::*;
 pub use polling::*;
 pub use queue::*;
 
 use crate::ports::{
-    ApiKeyStore, BulkLoader, ConnectorStore, PipelineStore, PollingStore, RunStore, WorkQueue,
+    ApiKeyStore, BulkLoader, ConnectorStore, LedgerStore, PipelineStore, PollingStore, RunStore,
+    WorkQueue,
 };
 use crate::testing::DestinationProbe;
 
@@ -32,6 +35,7 @@ pub trait ContractStore:
     + PipelineStore
     + RunStore
     + PollingStore
+    + LedgerStore
     + WorkQueue
     + BulkLoader
     + DestinationProbe
@@ -45,6 +49,7 @@ impl<T> ContractStore for T where
         + PipelineStore
         + RunStore
         + PollingStore
+        + LedgerStore
         + WorkQueue
         + BulkLoader
         + DestinationProbe
@@ -78,6 +83,10 @@ macro_rules! store_contract_tests {
             retry_revisits_and_resumes_to_completion,
             polling_checks_are_claimed_once_per_interval,
             polled_runs_start_once_per_etag,
+            batch_commits_count_rows_per_file_and_finalize_fills_the_ledger,
+            a_failed_run_leaves_the_ledger_alone,
+            the_ledger_lists_newest_first_and_forgets,
+            a_resumable_retry_takes_over_per_file_counters,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -9,7 +9,7 @@ use sluice_domain::run::Counters;
 use sluice_domain::status::{PartitionStatus, RunStatus};
 use sluice_domain::validation::RowError;
 
-use super::{InMemoryStore, StoredRow};
+use super::{InMemoryStore, State, StoredRow};
 use crate::ports::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, StoreError};
 
 /// Which stored row wins for a key, by strategy (see [`BulkLoader::commit_batch`]).
@@ -24,6 +24,37 @@ fn incoming_wins(
         LoadStrategy::Append => same_load && incoming_row < stored.row,
         LoadStrategy::Replace => incoming_row > stored.row,
         LoadStrategy::Upsert => !same_load || incoming_row > stored.row,
+    }
+}
+
+/// Adds a batch's outcomes to the counters of the files its rows belong to:
+/// valid rows are loaded when in `loaded_rows`, skipped otherwise.
+fn count_files(
+    s: &mut State,
+    run_id: RunId,
+    c: &BatchCommit<'_>,
+    loaded_rows: &[u64],
+    failed_rows: &[u64],
+) {
+    let loaded: std::collections::HashSet<u64> = loaded_rows.iter().copied().collect();
+    let mut deltas: std::collections::BTreeMap<usize, Counters> = std::collections::BTreeMap::new();
+    for (row, _) in c.rows.rows() {
+        if let Some(i) = s.file_of_row(run_id, row) {
+            let d = deltas.entry(i).or_default();
+            if loaded.contains(&row) {
+                d.loaded += 1;
+            } else {
+                d.skipped += 1;
+            }
+        }
+    }
+    for row in failed_rows {
+        if let Some(i) = s.file_of_row(run_id, *row) {
+            deltas.entry(i).or_default().failed += 1;
+        }
+    }
+    for (i, d) in deltas {
+        s.count_file(run_id, i, d);
     }
 }
 
@@ -101,7 +132,7 @@ impl BulkLoader for InMemoryStore {
         } else {
             s.tables.entry(t.table.as_str().to_owned()).or_default()
         };
-        let mut loaded = 0u64;
+        let mut loaded_rows: Vec<u64> = Vec::new();
         for (row, values) in winners {
             let stored = StoredRow {
                 values,
@@ -110,7 +141,7 @@ impl BulkLoader for InMemoryStore {
             };
             if key_idx.is_empty() {
                 table.rows.push(stored);
-                loaded += 1;
+                loaded_rows.push(row);
                 continue;
             }
             let key: Vec<Option<String>> = key_idx
@@ -121,7 +152,7 @@ impl BulkLoader for InMemoryStore {
                 None => {
                     table.index.insert(key, table.rows.len());
                     table.rows.push(stored);
-                    loaded += 1;
+                    loaded_rows.push(row);
                 }
                 Some(at) => {
                     let Some(existing) = table.rows.get_mut(at) else {
@@ -130,15 +161,17 @@ impl BulkLoader for InMemoryStore {
                     if incoming_wins(t.strategy, &t.lineage, existing, row) {
                         *existing = stored;
                         if t.strategy == LoadStrategy::Upsert {
-                            loaded += 1;
+                            loaded_rows.push(row);
                         }
                     }
                 }
             }
         }
+        let loaded = loaded_rows.len() as u64;
         let mut failed_rows: Vec<u64> = c.errors.iter().map(|e| e.row).collect();
         failed_rows.dedup();
         let failed = failed_rows.len() as u64;
+        count_files(&mut s, run_id, &c, &loaded_rows, &failed_rows);
         // Stored text cannot hold NUL (PostgreSQL refuses it): it becomes U+FFFD.
         s.errors
             .entry(run_id)

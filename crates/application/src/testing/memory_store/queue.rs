@@ -307,6 +307,7 @@ impl WorkQueue for InMemoryStore {
             rec.run.status = status;
             rec.run.finished_at = Some(now);
             let rec = rec.clone();
+            s.ledger_run(run_id, rec.run.pipeline_id, now);
             out.push(FinalizedRun {
                 run: s.run_view(&rec),
                 spec: rec.spec.clone(),
