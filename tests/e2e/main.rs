@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod crash;
+mod dashboard;
 mod data;
 mod polling;
 mod replace;

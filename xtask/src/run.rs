@@ -158,6 +158,27 @@ fn setup_demo(key: &str) -> Res<Option<String>> {
     Ok(json_field(&body, "id"))
 }
 
+/// Starts a run of the demo pipeline; `None` (with a note) if it cannot, for
+/// example while an earlier one is still active.
+fn start_demo_run(key: &str, pipeline: &str) -> Option<String> {
+    match http(
+        "POST",
+        &format!("/api/v1/pipelines/{pipeline}/runs"),
+        key,
+        None,
+    ) {
+        Ok((201, body)) => json_field(&body, "id"),
+        Ok((status, body)) => {
+            eprintln!("xtask: the demo run did not start ({status}): {body}");
+            None
+        }
+        Err(e) => {
+            eprintln!("xtask: the demo run did not start: {e}");
+            None
+        }
+    }
+}
+
 struct ServerGuard(Child);
 
 impl Drop for ServerGuard {
@@ -211,6 +232,13 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         }
     };
 
+    // A run of the demo pipeline, so that the dashboard has one to show.
+    let demo_run = pipeline.as_deref().and_then(|p| start_demo_run(&key, p));
+
+    println!("\nDashboard: http://{BIND}/  (sign in with the admin API key below)");
+    if let (Some(p), Some(r)) = (&pipeline, &demo_run) {
+        println!("  the demo run: http://{BIND}/#/pipelines/{p}/runs/{r}");
+    }
     println!(
         "\nSluice is running on http://{BIND}  (PostgreSQL on 127.0.0.1:{})\n",
         pg.port

@@ -4,6 +4,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::infra::browser;
 use crate::infra::moto::Moto;
 use crate::infra::pg::Postgres;
 use crate::infra::{Res, cargo, root, state_dir};
@@ -59,6 +60,8 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     };
     let moto = Moto::start()?;
     eprintln!("xtask: S3 server (moto) on {}", moto.endpoint());
+    let browser = browser::prepare()?;
+    eprintln!("xtask: Chromium at {}", browser.chromium.display());
 
     // End-to-end tests start the real binary.
     let status = Command::new(cargo())
@@ -87,6 +90,12 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         .env("DATABASE_URL", &database_url)
         .env("SLUICE_TEST_S3_ENDPOINT", moto.endpoint())
         .env("SLUICE_BIN", &sluice_bin)
+        .env("SLUICE_CHROMIUM", &browser.chromium)
+        .env("SLUICE_PLAYWRIGHT_DIR", &browser.playwright_dir)
+        .env(
+            "SLUICE_SCREENSHOT_DIR",
+            target.join("dashboard-screenshots"),
+        )
         .env("RUST_BACKTRACE", "1");
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd

@@ -80,6 +80,8 @@ pub enum Action {
     ReadPolling,
     /// `POST /pipelines/poll`.
     TriggerPolling,
+    /// `GET /me`: the caller's own key id and role.
+    ReadOwnKey,
 }
 
 const ALL_ROLES: &[Role] = &[Role::Admin, Role::Editor, Role::Viewer];
@@ -88,7 +90,7 @@ const ADMIN: &[Role] = &[Role::Admin];
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Self::ListApiKeys,
         Self::ManageApiKeys,
         Self::ReadConnectors,
@@ -104,6 +106,7 @@ impl Action {
         Self::RetryRun,
         Self::ReadPolling,
         Self::TriggerPolling,
+        Self::ReadOwnKey,
     ];
 
     /// The roles allowed to perform this action: the permission table.
@@ -118,6 +121,7 @@ impl Action {
             Self::StartRun | Self::CancelRun | Self::RetryRun => ADMIN_EDITOR,
             Self::ReadPolling => ALL_ROLES,
             Self::TriggerPolling => ADMIN_EDITOR,
+            Self::ReadOwnKey => ALL_ROLES,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP server: `sluice-http`'s routes on actix-web's server.
+//! The HTTP server: `sluice-http`'s API and `sluice-web`'s dashboard on one
+//! actix-web server and port.
 
 use std::net::SocketAddr;
 
@@ -11,12 +12,14 @@ use sluice_application::usecases::App;
 /// engine's workers.
 pub fn serve(app: App, addr: SocketAddr) -> std::io::Result<Server> {
     let state = sluice_http::ApiState::new(app);
-    Ok(HttpServer::new(move || sluice_http::api(state.clone()))
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .bind(addr)?
-        .run())
+    Ok(
+        HttpServer::new(move || sluice_http::api_with(state.clone(), sluice_web::configure))
+            .workers(2)
+            .disable_signals()
+            .shutdown_timeout(10)
+            .bind(addr)?
+            .run(),
+    )
 }
 
 /// The OpenAPI document of the API.

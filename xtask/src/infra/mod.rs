@@ -1,6 +1,7 @@
 //! Services the commands start: PostgreSQL, the S3 server, and the guard that
-//! stops them.
+//! stops them; and the browser the dashboard's tests drive.
 
+pub mod browser;
 pub mod moto;
 pub mod pg;
 

@@ -211,6 +211,16 @@ impl RetryResponse {
     }
 }
 
+/// The body of `GET /me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    /// The key used (`key_…`).
+    pub key_id: ApiKeyId,
+    /// Its role.
+    pub role: Role,
+}
+
 /// The body of `GET …/errors` with `Accept: application/json` (streamed).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -219,8 +229,14 @@ pub struct RunErrorsResponse {
     pub run_id: RunId,
     /// Number of errors.
     pub total: u64,
-    /// Every validation error, in row order.
+    /// Every validation error in row order; with `limit` or `cursor`, one
+    /// page of them.
     pub errors: Vec<RowError>,
+    /// Only with `limit` or `cursor`: pass as `cursor` for the next page;
+    /// null on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
 /// The body of `POST …/dry-run`: what a run would make of the first rows.

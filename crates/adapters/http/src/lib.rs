@@ -64,8 +64,27 @@ pub fn api(
         InitError = (),
     >,
 > {
+    api_with(state, |_| {})
+}
+
+/// [`api`] with more routes registered beside the API's (another inbound
+/// adapter, such as the dashboard), under the same request logging and
+/// metrics and the same JSON 404 for paths no one serves.
+pub fn api_with(
+    state: ApiState,
+    more: impl FnOnce(&mut web::ServiceConfig),
+) -> actix_web::App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     actix_web::App::new()
         .configure(configure(state))
+        .configure(more)
         .default_service(web::to(routes::route_not_found))
         .wrap(from_fn(logging::observe))
 }

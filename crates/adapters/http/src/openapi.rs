@@ -22,6 +22,7 @@ const SCHEME: &str = "apiKey";
 
 /// Every authenticated operation: method, path, and the action it performs.
 pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
+    ("get", "/api/v1/me", Action::ReadOwnKey),
     ("get", "/api/v1/api-keys", Action::ListApiKeys),
     ("post", "/api/v1/api-keys", Action::ManageApiKeys),
     ("delete", "/api/v1/api-keys/{id}", Action::ManageApiKeys),
@@ -80,6 +81,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     paths(
+        routes::me::get,
         routes::api_keys::list,
         routes::api_keys::create,
         routes::api_keys::revoke,

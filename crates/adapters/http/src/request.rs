@@ -112,9 +112,27 @@ pub struct ListParams {
 
 /// Reads the list parameters from the query string.
 pub fn page_request(req: &HttpRequest) -> Result<PageRequest, ApiError> {
-    let params = web::Query::<ListParams>::from_query(req.query_string())
+    page_request_from(list_params(req)?)
+}
+
+/// The list parameters, or `None` when the query names neither `limit` nor
+/// `cursor` (for an endpoint that answers the whole list unless asked for a
+/// page).
+pub fn optional_page_request(req: &HttpRequest) -> Result<Option<PageRequest>, ApiError> {
+    let params = list_params(req)?;
+    if params.limit.is_none() && params.cursor.is_none() {
+        return Ok(None);
+    }
+    page_request_from(params).map(Some)
+}
+
+fn list_params(req: &HttpRequest) -> Result<ListParams, ApiError> {
+    Ok(web::Query::<ListParams>::from_query(req.query_string())
         .map_err(|_| ApiError::invalid("query", "malformed query string"))?
-        .into_inner();
+        .into_inner())
+}
+
+fn page_request_from(params: ListParams) -> Result<PageRequest, ApiError> {
     let limit = match params.limit.as_deref() {
         None => DEFAULT_PAGE_SIZE,
         Some(raw) => raw

@@ -301,6 +301,17 @@ pub trait RunStore: Send + Sync {
     /// bounded whatever the number of errors.
     fn stream_errors(&self, run_id: RunId) -> BoxStream<'static, Result<RowError, StoreError>>;
 
+    /// One page of a run's validation errors in row order (oldest row
+    /// first, unlike the other lists), after `page.cursor`: the
+    /// `next_cursor` of the previous page, opaque to callers. A cursor this
+    /// store did not hand out gives the first page. Each page costs the same
+    /// however deep into the list it starts.
+    async fn list_errors(
+        &self,
+        run_id: RunId,
+        page: &PageRequest,
+    ) -> Result<Page<RowError>, StoreError>;
+
     /// A run's log, oldest first.
     async fn run_log(&self, run_id: RunId) -> Result<Vec<LogEntry>, StoreError>;
 

@@ -51,6 +51,7 @@ fn describe(action: Action) -> &'static str {
         Action::RetryRun => "retry runs",
         Action::ReadPolling => "read polling status",
         Action::TriggerPolling => "trigger polling",
+        Action::ReadOwnKey => "read its own key",
     }
 }
 

@@ -189,6 +189,23 @@ impl App {
         })
     }
 
+    /// One page of a run's validation errors in row order, with the run's
+    /// error count (any role).
+    pub async fn run_errors_page(
+        &self,
+        who: &Principal,
+        pipeline_id: PipelineId,
+        run_id: RunId,
+        page: &PageRequest,
+    ) -> Result<(u64, Page<RowError>), AppError> {
+        who.require(Action::ReadErrors)?;
+        let runs = &self.ports().runs;
+        runs.get_run(pipeline_id, run_id).await?;
+        let (total, page) =
+            futures::try_join!(runs.count_errors(run_id), runs.list_errors(run_id, page))?;
+        Ok((total, page))
+    }
+
     /// Retries a `failed` or `completed_with_errors` run (admin, editor):
     /// `Unprocessable` for any other status. `append` and `upsert` resume after
     /// every checkpoint, with the pipeline's *current* schema and error

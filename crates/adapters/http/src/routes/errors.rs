@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::dto::RunErrorsResponse;
 use crate::error::ApiError;
 use crate::export::{csv_chunks, json_chunks};
+use crate::request::{ListParams, optional_page_request};
 use crate::routes::runs::run_path;
 use crate::state::ApiState;
 
@@ -54,6 +55,10 @@ fn wants_csv(req: &HttpRequest) -> bool {
 /// returns `{runId, total, errors}`; `Accept: text/csv` returns a downloadable
 /// CSV file with the header line `Row,Column,Value,Error`, where cells that
 /// a spreadsheet would read as a formula are prefixed with `'`.
+///
+/// With `limit` or `cursor`, the JSON answer is one page of the list, in row
+/// order, with `nextCursor` (null on the last page); the CSV is always the
+/// whole list.
 #[utoipa::path(
     get,
     path = "/api/v1/pipelines/{id}/runs/{runId}/errors",
@@ -62,7 +67,8 @@ fn wants_csv(req: &HttpRequest) -> bool {
     params(
         ("id" = PipelineId, Path, description = "Pipeline ID"),
         ("runId" = RunId, Path, description = "Pipeline run ID"),
-        ("Accept" = Option<String>, Header, description = "`application/json` (default) or `text/csv`")
+        ("Accept" = Option<String>, Header, description = "`application/json` (default) or `text/csv`"),
+        ListParams
     ),
     responses((
         status = 200,
@@ -80,6 +86,16 @@ pub async fn export(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
+    let page = optional_page_request(&req)?;
+    if let (Some(page), false) = (&page, wants_csv(&req)) {
+        let (total, page) = state.app().run_errors_page(&who, id, run_id, page).await?;
+        return Ok(HttpResponse::Ok().json(RunErrorsResponse {
+            run_id,
+            total,
+            errors: page.items,
+            next_cursor: Some(page.next_cursor),
+        }));
+    }
     let errors = state.app().run_errors(&who, id, run_id).await?;
     Ok(if wants_csv(&req) {
         HttpResponse::Ok()

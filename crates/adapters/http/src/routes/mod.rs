@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod connectors;
 pub mod errors;
 pub mod health;
+pub mod me;
 pub mod pipelines;
 pub mod poll;
 pub mod runs;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope(BASE)
                 .service(resource("/openapi.json", "GET").route(web::get().to(health::openapi)))
+                .service(resource("/me", "GET").route(web::get().to(me::get)))
                 .service(
                     resource("/api-keys", "GET, POST")
                         .route(web::get().to(api_keys::list))

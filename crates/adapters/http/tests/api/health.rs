@@ -113,6 +113,9 @@ impl RunStore for DatabaseDown {
     fn stream_errors(&self, _: RunId) -> BoxStream<'static, Result<RowError, StoreError>> {
         futures::stream::once(async { down() }).boxed()
     }
+    async fn list_errors(&self, _: RunId, _: &PageRequest) -> Result<Page<RowError>, StoreError> {
+        down()
+    }
     async fn run_log(&self, _: RunId) -> Result<Vec<LogEntry>, StoreError> {
         down()
     }

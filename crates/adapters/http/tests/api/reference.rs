@@ -162,6 +162,45 @@ async fn errors_json_is_streamed_with_the_reference_shape() {
 }
 
 #[actix_web::test]
+async fn errors_json_pages_with_limit_and_cursor() {
+    let api = TestApi::new().await;
+    let (p, run) = failed_run_with_tricky_errors(&api).await;
+    let path = format!("/api/v1/pipelines/{p}/runs/{run}/errors");
+    let whole = api.get(&path, Role::Viewer).await.json();
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let uri = match &cursor {
+            Some(c) => format!("{path}?limit=3&cursor={c}"),
+            None => format!("{path}?limit=3"),
+        };
+        let reply = api.get(&uri, Role::Viewer).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let v = reply.json();
+        assert_eq!(keys(&v), set(&["runId", "total", "errors", "nextCursor"]));
+        assert_eq!(v["total"], 8, "the total is the whole list's");
+        let errors = v["errors"].as_array().expect("errors").clone();
+        assert!(errors.len() <= 3);
+        paged.extend(errors);
+        pages += 1;
+        match v["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => {
+                assert!(v["nextCursor"].is_null());
+                break;
+            }
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(Value::Array(paged), whole["errors"]);
+    let bad = api.get(&format!("{path}?limit=0"), Role::Viewer).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.error_field(), "limit");
+}
+
+#[actix_web::test]
 async fn errors_csv_is_a_streamed_download_with_formulas_neutralised() {
     let api = TestApi::new().await;
     let (p, run) = failed_run_with_tricky_errors(&api).await;

@@ -100,6 +100,7 @@ fn cases(w: &World) -> Vec<Case> {
     let run = format!("/api/v1/pipelines/{p}/runs/{}", w.failed_run);
     let connector_body = json!({"name": "New", "type": "local", "config": {"root": "./data"}});
     vec![
+        case(Method::GET, "/api/v1/me".into(), None, ALL, 200),
         case(Method::GET, "/api/v1/api-keys".into(), None, ADMIN, 200),
         case(
             Method::POST,
@@ -228,7 +229,10 @@ async fn every_endpoint_answers_401_403_or_2xx_by_role() {
     let probe = TestApi::new().await;
     let probe_cases = cases(&world(&probe).await);
     let count = probe_cases.len();
-    assert_eq!(count, 23, "every authenticated endpoint of DESIGN §3");
+    assert_eq!(
+        count, 24,
+        "every authenticated endpoint of DESIGN §3, and `/me`"
+    );
     // Without a valid key: 401 everywhere, with the JSON error body.
     for c in probe_cases {
         for key in [None, Some(UNKNOWN_KEY)] {
@@ -277,6 +281,22 @@ async fn every_endpoint_answers_401_403_or_2xx_by_role() {
                 assert_eq!(reply.json()["error"]["code"], "forbidden");
             }
         }
+    }
+}
+
+#[actix_web::test]
+async fn me_names_the_callers_key_and_role() {
+    let api = TestApi::new().await;
+    for role in Role::ALL {
+        let reply = api.get("/api/v1/me", role).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let v = reply.json();
+        assert_eq!(v["role"], role.as_str(), "{v}");
+        assert!(
+            v["keyId"].as_str().is_some_and(|id| id.starts_with("key_")),
+            "{v}"
+        );
+        assert_eq!(v.as_object().map(|o| o.len()), Some(2), "{v}");
     }
 }
 

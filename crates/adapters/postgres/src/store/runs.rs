@@ -222,6 +222,12 @@ async fn error_chunk(
 /// Before the first error (rows start at 1, sequence numbers at 1).
 const START: (i64, i64) = (i64::MIN, i64::MIN);
 
+/// The `(row, seq)` of an errors cursor (`row-seq`); `None` for anything else.
+fn parse_error_cursor(cursor: &str) -> Option<(i64, i64)> {
+    let (row, seq) = cursor.split_once('-')?;
+    Some((row.parse().ok()?, seq.parse().ok()?))
+}
+
 /// A run's first errors in row order: the same index range as
 /// [`error_chunk`] from the start, as a statement the connection keeps prepared.
 async fn first_error_rows(
@@ -502,6 +508,32 @@ impl RunStore for PgStore {
         })
         .try_flatten()
         .boxed()
+    }
+
+    /// The same keyset as [`RunStore::stream_errors`]; the cursor is the
+    /// `row-seq` of the page's last error.
+    async fn list_errors(
+        &self,
+        run_id: RunId,
+        req: &PageRequest,
+    ) -> Result<Page<RowError>, StoreError> {
+        let after = req
+            .cursor
+            .as_deref()
+            .and_then(parse_error_cursor)
+            .unwrap_or(START);
+        let mut rows = error_chunk(self, &run_id.to_string(), after, page::fetch(req))
+            .await
+            .store("list errors")?;
+        let more = rows.len() > page::size(req);
+        rows.truncate(page::size(req));
+        let next_cursor = more
+            .then(|| rows.last().map(|r| format!("{}-{}", r.row_num, r.seq)))
+            .flatten();
+        Ok(Page {
+            items: rows.into_iter().map(ErrorRow::into_error).collect(),
+            next_cursor,
+        })
     }
 
     async fn run_log(&self, run_id: RunId) -> Result<Vec<LogEntry>, StoreError> {

@@ -11,7 +11,7 @@ use sluice_domain::validation::{RowError, ValidBatch};
 use super::fixtures::T0;
 use super::queue::commit_rows;
 use super::{ContractStore, Fixture};
-use crate::ports::BatchCommit;
+use crate::ports::{BatchCommit, PageRequest};
 
 /// Rows, errors, counters and checkpoint land together; errors read back in row order.
 pub async fn append_without_keys_commits_rows_errors_and_checkpoint_atomically<S: ContractStore>(
@@ -89,6 +89,48 @@ pub async fn append_without_keys_commits_rows_errors_and_checkpoint_atomically<S
         .collect::<Vec<_>>()
         .await;
     assert_eq!(streamed, vec![2, 4, 15]);
+    // Pages of the same list, in the same order, each after the last.
+    let first_page = s
+        .list_errors(
+            run_id,
+            &PageRequest {
+                limit: 2,
+                cursor: None,
+            },
+        )
+        .await
+        .expect("first page");
+    assert_eq!(
+        first_page.items.iter().map(|e| e.row).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    let next = first_page.next_cursor.expect("a second page");
+    let second_page = s
+        .list_errors(
+            run_id,
+            &PageRequest {
+                limit: 2,
+                cursor: Some(next),
+            },
+        )
+        .await
+        .expect("second page");
+    assert_eq!(
+        second_page.items.iter().map(|e| e.row).collect::<Vec<_>>(),
+        vec![15]
+    );
+    assert_eq!(second_page.next_cursor, None);
+    let whole = s
+        .list_errors(
+            run_id,
+            &PageRequest {
+                limit: 3,
+                cursor: Some("not-ours".into()),
+            },
+        )
+        .await
+        .expect("a foreign cursor reads from the start");
+    assert_eq!((whole.items.len(), whole.next_cursor), (3, None));
     let e = s.first_errors(run_id, 1).await.expect("first");
     assert_eq!(
         (

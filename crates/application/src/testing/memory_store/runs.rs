@@ -13,7 +13,7 @@ use sluice_domain::time::Timestamp;
 use sluice_domain::validation::RowError;
 
 use super::{InMemoryStore, PartRec, page_of};
-use crate::ports::{NewRun, Page, PageRequest, RejectedRow, RunStore, StoreError};
+use crate::ports::{MAX_PAGE_SIZE, NewRun, Page, PageRequest, RejectedRow, RunStore, StoreError};
 
 #[async_trait]
 impl RunStore for InMemoryStore {
@@ -181,6 +181,29 @@ impl RunStore for InMemoryStore {
             Err(e) => vec![Err(e)],
         };
         futures::stream::iter(errors).boxed()
+    }
+
+    /// The cursor is the number of errors before the page.
+    async fn list_errors(
+        &self,
+        run_id: RunId,
+        page: &PageRequest,
+    ) -> Result<Page<RowError>, StoreError> {
+        let s = self.lock()?;
+        let mut errors = s.errors.get(&run_id).cloned().unwrap_or_default();
+        errors.sort_by_key(|e| e.row);
+        let limit = page.limit.clamp(1, MAX_PAGE_SIZE) as usize;
+        let skip: usize = page
+            .cursor
+            .as_deref()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let items: Vec<RowError> = errors.into_iter().skip(skip).take(limit + 1).collect();
+        let more = items.len() > limit;
+        Ok(Page {
+            next_cursor: more.then(|| (skip + limit).to_string()),
+            items: items.into_iter().take(limit).collect(),
+        })
     }
 
     async fn run_log(&self, run_id: RunId) -> Result<Vec<LogEntry>, StoreError> {
