@@ -154,7 +154,13 @@ async fn finalize_one(
     let status = RunStatus::Running
         .finish(before.counters.failed)
         .map_err(|e| StoreError::Internal(e.to_string()))?;
-    if strategy == LoadStrategy::Replace.as_str() {
+    // A run that read no file (nothing new) leaves the table alone.
+    let read_files: i64 = run_files::table
+        .filter(run_files::run_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    if strategy == LoadStrategy::Replace.as_str() && read_files > 0 {
         swap_shadow(conn, warehouse, before.id, &spec.destination.table).await?;
     }
     diesel::update(runs::table.find(id))

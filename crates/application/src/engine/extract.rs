@@ -10,7 +10,9 @@ use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
 use super::lease::{Claimed, LeaseKeeper};
 use crate::AppError;
 use crate::ports::{ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile};
-use crate::reading::{HeaderCheck, ReadItem, RecordReader, check_header, list_source_files};
+use crate::reading::{
+    ChosenFiles, HeaderCheck, ReadItem, RecordReader, check_header, choose_files, list_source_files,
+};
 use crate::usecases::App;
 
 /// Entries kept by the row index while counting: bounds its memory while
@@ -123,15 +125,32 @@ impl App {
             self.prepare(&target).await?;
             return Ok(None);
         }
-        let mut files = list_source_files(&*source, spec, None)
+        let listed = list_source_files(&*source, spec, None)
             .await
             .map_err(ExtractFailure)?;
-        let (total, index) = self.count_rows(&source, &mut files, spec, keeper).await?;
-        let mut log = vec![LogEntry {
+        let chosen = self.files_to_read(claim, listed).await?;
+        let entry = |message: String| LogEntry {
             stage: LogStage::Extract,
-            message: format!("Read {total} rows from source ({} files)", files.len()),
+            message,
             timestamp: self.ports().clock.now(),
-        }];
+        };
+        let mut log: Vec<LogEntry> = chosen.log.into_iter().map(entry).collect();
+        let mut files = chosen.files;
+        if files.is_empty() {
+            // Nothing to read: the run completes at once, and a `replace`
+            // leaves the table as it is (no shadow table is made).
+            return Ok(Some(ExtractionResult {
+                files,
+                partitions: Vec::new(),
+                total_rows: 0,
+                log,
+            }));
+        }
+        let (total, index) = self.count_rows(&source, &mut files, spec, keeper).await?;
+        log.push(entry(format!(
+            "Read {total} rows from source ({} files)",
+            files.len()
+        )));
         if spec.has_header() {
             for f in &files {
                 let header = f.header.clone().unwrap_or_default();
@@ -153,6 +172,58 @@ impl App {
             total_rows: total,
             log,
         }))
+    }
+
+    /// The files a fresh run reads: the listing minus the ledger (see
+    /// [`choose_files`]); a retry that starts over reads exactly the files of
+    /// its original run, never files that arrived since.
+    async fn files_to_read(
+        &self,
+        claim: &ExtractionClaim,
+        listed: Vec<SourceFile>,
+    ) -> Result<ChosenFiles, ExtractFailure> {
+        let run = &claim.run;
+        let Some(original) = run.metadata.retry_of else {
+            return Ok(choose_files(
+                &*self.ports().ledger,
+                run.pipeline_id,
+                &claim.spec,
+                listed,
+                &run.metadata.reload,
+            )
+            .await
+            .map_err(AppError::from)?);
+        };
+        let theirs = self
+            .ports()
+            .queue
+            .run_files(original)
+            .await
+            .map_err(AppError::from)?;
+        let mut listed = listed.into_iter().peekable();
+        let mut files = Vec::with_capacity(theirs.len());
+        for (i, old) in theirs.iter().enumerate() {
+            // Both lists are in lexical key order.
+            while listed.next_if(|f| f.key < old.key).is_some() {}
+            let Some(now) = listed.next_if(|f| f.key == old.key) else {
+                return Err(ExtractFailure(format!(
+                    "Source file {} disappeared since the original run; start a new run instead",
+                    old.key
+                )));
+            };
+            files.push(SourceFile {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                ..now
+            });
+        }
+        Ok(ChosenFiles {
+            log: vec![format!(
+                "Reading the {} files of the original run {original}",
+                files.len()
+            )],
+            files,
+            already_loaded: 0,
+        })
     }
 
     async fn prepare(&self, target: &LoadTarget) -> Result<(), ExtractFailure> {

@@ -9,6 +9,7 @@ mod api_keys;
 mod auth;
 mod connectors;
 mod dry_run;
+mod files;
 mod health;
 mod json;
 mod pipelines;
@@ -24,7 +25,7 @@ pub use dry_run::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RU
 pub use health::MetricsSnapshot;
 pub use json::{check_patch_members, from_json, merge_patch};
 pub use polling::{PollReport, PollStatus};
-pub use runs::{ErrorExport, RetryOutcome};
+pub use runs::{ErrorExport, MAX_RELOAD_KEYS, RetryOutcome, RunRequest};
 
 use crate::ports::{
     ApiKeyStore, BulkLoader, Clock, ConnectorStore, IdGenerator, LedgerStore, ObjectSourceFactory,

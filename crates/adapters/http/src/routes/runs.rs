@@ -6,6 +6,8 @@ use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::progress::RunProgress;
 use sluice_domain::run::Run;
 
+use sluice_application::usecases::RunRequest;
+
 use crate::auth::Caller;
 use crate::dto::{DryRunDto, ListPage, RetryResponse, RunDto, RunPage};
 use crate::error::ApiError;
@@ -42,7 +44,10 @@ pub async fn start(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
-    let run = state.app().start_run(&who, id).await?;
+    let run = state
+        .app()
+        .start_run(&who, id, RunRequest::default())
+        .await?;
     Ok(run_json(&state, StatusCode::CREATED, run))
 }
 

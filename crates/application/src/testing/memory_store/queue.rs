@@ -289,7 +289,9 @@ impl WorkQueue for InMemoryStore {
                 .status
                 .finish(counters.failed)
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
-            if rec.run.load_strategy == LoadStrategy::Replace {
+            // A run that read no file (nothing new) leaves the table alone.
+            let read_files = s.files.get(&run_id).is_some_and(|f| !f.is_empty());
+            if rec.run.load_strategy == LoadStrategy::Replace && read_files {
                 let shadow = s.shadows.remove(&run_id).unwrap_or_default();
                 s.tables
                     .insert(rec.spec.destination.table.as_str().to_owned(), shadow);
