@@ -11,6 +11,22 @@ pub(crate) async fn list_source_files(
     spec: &sluice_domain::pipeline::PipelineSpec,
     timeout: Option<std::time::Duration>,
 ) -> Result<Vec<SourceFile>, String> {
+    let files = listed_files(source, spec, timeout).await?;
+    if files.is_empty() {
+        return Err(format!(
+            "No files found: nothing in {} matches",
+            describe_source(spec)
+        ));
+    }
+    Ok(files)
+}
+
+/// Like [`list_source_files`], but an empty listing is no error.
+pub(crate) async fn listed_files(
+    source: &dyn ObjectSource,
+    spec: &sluice_domain::pipeline::PipelineSpec,
+    timeout: Option<std::time::Duration>,
+) -> Result<Vec<SourceFile>, String> {
     let touch = spec.touch_file_key();
     let listing = source.list(
         &spec.source.prefix,
@@ -29,12 +45,6 @@ pub(crate) async fn list_source_files(
             }),
     }
     .map_err(|e| format!("Cannot list source {}: {e}", describe_source(spec)))?;
-    if listed.is_empty() {
-        return Err(format!(
-            "No files found: nothing in {} matches",
-            describe_source(spec)
-        ));
-    }
     Ok(listed
         .into_iter()
         .enumerate()

@@ -7,7 +7,7 @@ mod mapping;
 mod reader;
 mod selection;
 
-pub(crate) use files::list_source_files;
+pub(crate) use files::{list_source_files, listed_files};
 pub(crate) use mapping::{HeaderCheck, check_header, mappings, schema_with_required_keys};
 pub use reader::{ReadItem, RecordMeta, RecordReader};
 pub(crate) use selection::{ChosenFiles, choose_files};

@@ -15,6 +15,7 @@ mod json;
 mod pipelines;
 mod polling;
 mod runs;
+mod schedule;
 
 use std::sync::Arc;
 
