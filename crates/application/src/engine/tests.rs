@@ -26,15 +26,17 @@ struct Harness {
     store: InMemoryStore,
     source: InMemorySource,
     admin: Principal,
+    clock: Arc<ManualClock>,
 }
 
 fn harness(batch_rows: usize) -> Harness {
     let store = InMemoryStore::new();
     let source = InMemorySource::new(7);
+    let clock = Arc::new(ManualClock::new(Timestamp(1_750_000_000_000)));
     let ports = Ports::from_store(
         Arc::new(store.clone()),
         Arc::new(InMemorySourceFactory(source.clone())),
-        Arc::new(ManualClock::new(Timestamp(1_750_000_000_000))),
+        clock.clone(),
         Arc::new(SequentialIds::default()),
     );
     let settings = Settings {
@@ -51,6 +53,7 @@ fn harness(batch_rows: usize) -> Harness {
         store,
         source,
         admin,
+        clock,
     }
 }
 
@@ -1103,4 +1106,98 @@ async fn a_retry_resumes_the_failed_files_and_new_files_wait_for_the_next_run() 
         assert_eq!(run.total_rows, Some(5), "{strategy}: only b.csv");
         assert_eq!(h.table().await.len(), 24);
     }
+}
+
+#[tokio::test]
+async fn new_files_start_one_run_per_batch() {
+    let h = harness(50);
+    h.source.put("in/day1.csv", small_csv(1, 4));
+    let p = h
+        .pipeline(
+            "append",
+            json!({"polling": {"enabled": true, "trigger": "newFiles", "intervalMinutes": 1}}),
+        )
+        .await;
+    assert_eq!(h.app.poll_cycle(true).await.expect("poll").triggered, 1);
+    assert_eq!(
+        h.app.poll_cycle(true).await.expect("poll").triggered,
+        0,
+        "the batch already started a run"
+    );
+    h.worker(1).run_until_idle().await.expect("worker");
+    assert_eq!(
+        h.app.poll_cycle(true).await.expect("poll").triggered,
+        0,
+        "nothing new"
+    );
+    h.source.put("in/day2.csv", small_csv(5, 4));
+    let report = h.app.poll_cycle(true).await.expect("poll");
+    assert_eq!((report.checked, report.triggered), (1, 1));
+    h.worker(1).run_until_idle().await.expect("worker");
+    let runs = h
+        .app
+        .list_runs(&h.admin, p.id, &PageRequest::default())
+        .await
+        .expect("runs");
+    assert_eq!(runs.items.len(), 2);
+    assert_eq!(runs.items[0].total_rows, Some(4), "only day 2");
+    assert_eq!(h.table().await.len(), 8);
+}
+
+#[tokio::test]
+async fn a_cron_tick_starts_one_run() {
+    let h = harness(50);
+    h.source.put("in/a.csv", small_csv(1, 4));
+    // The clock starts at 2025-06-15T15:06:40Z; ticks every five minutes.
+    let p = h
+        .pipeline(
+            "append",
+            json!({"schedule": {"cron": "*/5 * * * *", "timezone": "Europe/Berlin"}}),
+        )
+        .await;
+    assert_eq!(
+        h.app.poll_cycle(false).await.expect("poll").triggered,
+        0,
+        "no tick yet"
+    );
+    h.clock.advance_ms(4 * 60_000);
+    let report = h.app.poll_cycle(false).await.expect("poll");
+    assert_eq!((report.checked, report.triggered), (1, 1), "15:10 is due");
+    h.worker(1).run_until_idle().await.expect("worker");
+    assert_eq!(
+        h.app.poll_cycle(false).await.expect("poll").triggered,
+        0,
+        "once per tick"
+    );
+    h.clock.advance_ms(5 * 60_000);
+    assert_eq!(
+        h.app.poll_cycle(false).await.expect("poll").triggered,
+        1,
+        "15:15 is due"
+    );
+    h.worker(1).run_until_idle().await.expect("worker");
+    let runs = h
+        .app
+        .list_runs(&h.admin, p.id, &PageRequest::default())
+        .await
+        .expect("runs");
+    assert_eq!(runs.items.len(), 2);
+    let log = log_of(&h, runs.items[1].id).await;
+    assert!(
+        log[0].starts_with("Scheduled run for 2025-06-15T15:10:00Z"),
+        "{log:?}"
+    );
+    assert_eq!(
+        runs.items[0].total_rows,
+        Some(0),
+        "the second tick found nothing new"
+    );
+    let bad = h
+        .app
+        .update_pipeline(&h.admin, p.id, json!({"schedule": {"cron": "0 25 * * *"}}))
+        .await;
+    assert!(
+        matches!(bad, Err(crate::AppError::Invalid { ref field, .. }) if field == "schedule.cron"),
+        "{bad:?}"
+    );
 }

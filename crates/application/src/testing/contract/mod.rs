@@ -83,6 +83,7 @@ macro_rules! store_contract_tests {
             retry_revisits_and_resumes_to_completion,
             polling_checks_are_claimed_once_per_interval,
             polled_runs_start_once_per_etag,
+            scheduled_runs_start_once_per_tick,
             batch_commits_count_rows_per_file_and_finalize_fills_the_ledger,
             a_failed_run_leaves_the_ledger_alone,
             the_ledger_lists_newest_first_and_forgets,
