@@ -7,6 +7,7 @@ mod api;
 mod crash;
 mod dashboard;
 mod data;
+mod ledger;
 mod polling;
 mod replace;
 mod retry;
