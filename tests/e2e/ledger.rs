@@ -413,3 +413,114 @@ async fn two_replicas_start_one_run_per_cron_tick() {
         "{status}"
     );
 }
+
+fn wait_for_line(p: &crate::support::Process, line: &str) {
+    let start = Instant::now();
+    while !p.log_text().contains(line) {
+        assert!(
+            start.elapsed() < LIMIT,
+            "`{line}` never appeared:\n{}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL of the only worker at a finalisation fail point (after the last
+/// batch commit, or inside the finalising transaction before COMMIT): the
+/// ledger holds nothing while the run is unfinished; after another worker
+/// recovers, the run is complete, the ledger lists every file once and the
+/// table holds every row once; the next run reads nothing.
+async fn killed_at_finalisation(point: &str) {
+    let db = TestDb::new().await;
+    let bucket = Bucket::new().await;
+    for (i, (from, to)) in [(1, 2_000), (2_001, 4_000), (4_001, 6_000)]
+        .into_iter()
+        .enumerate()
+    {
+        bucket
+            .put(&format!("in/f{i}.csv"), data::csv(from, to))
+            .await;
+    }
+    let (_server, api) = Launch::new(&db).workers(0).serve().await;
+    let connector = api.s3_connector(&bucket.name).await;
+    // Without key columns a file loaded twice would duplicate its rows.
+    let pipeline = api
+        .pipeline(json!({
+            "name": "finalise", "connectorId": connector, "source": {"prefix": "in/"},
+            "schema": data::schema("email"), "destination": {"table": "finalised"},
+            "loadStrategy": "append", "partitions": 4
+        }))
+        .await;
+    let mut victim = Launch::new(&db)
+        .workers(1)
+        .var("SLUICE_BATCH_ROWS", "700")
+        .var("SLUICE_FAILPOINT", format!("{point}:1"))
+        .worker();
+    let run = start(&api, &pipeline, json!({})).await;
+    wait_for_line(&victim, &format!("sluice failpoint {point} reached"));
+    let p = api.progress(&pipeline, &run).await;
+    assert_eq!(
+        (p["status"].as_str(), p["processedRows"].as_u64()),
+        (Some("running"), Some(6_000)),
+        "{p}"
+    );
+    let (_, ledger) = api
+        .get(&format!("/api/v1/pipelines/{pipeline}/files"))
+        .await;
+    assert_eq!(
+        ledger["items"],
+        json!([]),
+        "not in the ledger before the run is final"
+    );
+    victim.kill();
+
+    let _rescuer = Launch::new(&db).workers(1).worker();
+    let p = api.wait_terminal(&pipeline, &run, LIMIT).await;
+    assert_eq!(p["status"], "completed_with_errors", "{p}");
+    let (_, ledger) = api
+        .get(&format!("/api/v1/pipelines/{pipeline}/files"))
+        .await;
+    let items = ledger["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3, "{ledger}");
+    let total: u64 = items
+        .iter()
+        .map(|i| i["totalRows"].as_u64().unwrap_or(0))
+        .sum();
+    let loaded: u64 = items
+        .iter()
+        .map(|i| i["loadedRows"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(total, 6_000);
+    assert_eq!(
+        loaded,
+        p["processedRows"].as_u64().unwrap_or(0) - p["failedRows"].as_u64().unwrap_or(0)
+    );
+    let sql = db.client().await;
+    assert_eq!(
+        table_digest(&sql, "finalised", COLUMNS).await,
+        expected_digest(rows(1, 6_000)),
+        "every row once"
+    );
+    let next = start(&api, &pipeline, json!({})).await;
+    let p = api.wait_terminal(&pipeline, &next, LIMIT).await;
+    assert_eq!(p["totalRows"], 0, "{p}");
+    assert!(
+        messages(&p).contains(&"No new files (3 already loaded)".to_owned()),
+        "{p}"
+    );
+    assert_eq!(
+        table_digest(&sql, "finalised", COLUMNS).await.0,
+        rows(1, 6_000).len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_between_the_last_commit_and_finalisation() {
+    killed_at_finalisation("before_finalize").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_during_finalisation() {
+    killed_at_finalisation("finalize_before_commit").await;
+}

@@ -1,5 +1,6 @@
 //! A crash-test hook: makes one process stop dead at an exact point of its
-//! N-th batch commit, so a test can kill it there with SIGKILL.
+//! N-th batch commit (or N-th run finalisation), so a test can kill it there
+//! with SIGKILL.
 //!
 //! It is off unless `sluice` is started with `SLUICE_FAILPOINT` (a hidden,
 //! test-only setting). When the point is reached the process writes one line
@@ -15,6 +16,17 @@ pub enum FailPoint {
     BeforeCommit,
     /// Right after COMMIT, before the worker learns it succeeded.
     AfterCommit,
+    /// A run's last batch is committed; its finalisation has not begun.
+    BeforeFinalize,
+    /// Inside the finalising transaction, after the status and the file
+    /// ledger were written, before COMMIT.
+    FinalizeBeforeCommit,
+}
+
+impl FailPoint {
+    fn is_finalize(self) -> bool {
+        matches!(self, Self::BeforeFinalize | Self::FinalizeBeforeCommit)
+    }
 }
 
 /// A fail point armed for the `nth` commit of this process.
@@ -27,12 +39,15 @@ pub struct Failpoint {
 }
 
 impl Failpoint {
-    /// Parses `before_commit:3` or `after_commit:1`.
+    /// Parses `before_commit:3`, `after_commit:1`, `before_finalize:1` or
+    /// `finalize_before_commit:1`.
     pub fn parse(s: &str) -> Option<Self> {
         let (point, nth) = s.split_once(':').unwrap_or((s, "1"));
         let point = match point.trim() {
             "before_commit" => FailPoint::BeforeCommit,
             "after_commit" => FailPoint::AfterCommit,
+            "before_finalize" => FailPoint::BeforeFinalize,
+            "finalize_before_commit" => FailPoint::FinalizeBeforeCommit,
             _ => return None,
         };
         let nth = nth.trim().parse().ok().filter(|n| *n > 0)?;
@@ -43,6 +58,8 @@ impl Failpoint {
         match self.point {
             FailPoint::BeforeCommit => "before_commit",
             FailPoint::AfterCommit => "after_commit",
+            FailPoint::BeforeFinalize => "before_finalize",
+            FailPoint::FinalizeBeforeCommit => "finalize_before_commit",
         }
     }
 }
@@ -52,6 +69,7 @@ impl Failpoint {
 pub(crate) struct FailpointState {
     armed: Option<Failpoint>,
     commits: AtomicU32,
+    finalizations: AtomicU32,
 }
 
 impl FailpointState {
@@ -59,13 +77,21 @@ impl FailpointState {
         Self {
             armed,
             commits: AtomicU32::new(0),
+            finalizations: AtomicU32::new(0),
         }
     }
 
-    /// Counts a commit; true if this one must stop at `point`.
+    /// Counts a batch commit; the point this one must stop at, if any.
     pub(crate) fn arm(&self) -> Option<FailPoint> {
-        let f = self.armed?;
+        let f = self.armed.filter(|f| !f.point.is_finalize())?;
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        (n == f.nth).then_some(f.point)
+    }
+
+    /// Counts a run finalisation; the point this one must stop at, if any.
+    pub(crate) fn arm_finalize(&self) -> Option<FailPoint> {
+        let f = self.armed.filter(|f| f.point.is_finalize())?;
+        let n = self.finalizations.fetch_add(1, Ordering::SeqCst) + 1;
         (n == f.nth).then_some(f.point)
     }
 
@@ -100,6 +126,10 @@ mod tests {
                 nth: 1
             })
         );
+        assert_eq!(
+            Failpoint::parse("finalize_before_commit").map(|f| f.point),
+            Some(FailPoint::FinalizeBeforeCommit)
+        );
         assert_eq!(Failpoint::parse("after_commit:0"), None);
         assert_eq!(Failpoint::parse("elsewhere:1"), None);
     }
@@ -111,5 +141,9 @@ mod tests {
         assert_eq!(s.arm(), Some(FailPoint::AfterCommit));
         assert_eq!(s.arm(), None);
         assert_eq!(FailpointState::new(None).arm(), None);
+        let f = FailpointState::new(Failpoint::parse("before_finalize:1"));
+        assert_eq!(f.arm(), None, "batch commits do not count for finalisation");
+        assert_eq!(f.arm_finalize(), Some(FailPoint::BeforeFinalize));
+        assert_eq!(f.arm_finalize(), None);
     }
 }

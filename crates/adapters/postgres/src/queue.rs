@@ -20,6 +20,7 @@ use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 
 use crate::error::{DbError, DbResult, IntoStore};
+use crate::failpoint::FailPoint;
 use crate::loader::swap_shadow;
 use crate::rows::{
     PartitionRow, RunSummaryRow, from_json, int4, int8, run_status, ts, uint4, uint8,
@@ -513,9 +514,16 @@ impl WorkQueue for PgStore {
         let mut out = Vec::new();
         for RunKey { id } in ready {
             let warehouse = self.warehouse.clone();
+            let armed = self.failpoint.arm_finalize();
+            self.failpoint.hit(armed, FailPoint::BeforeFinalize).await;
+            let failpoint = self.failpoint.clone();
             let done = conn
                 .transaction::<_, DbError, _>(async |conn| {
-                    finalize_one(conn, &warehouse, &id, now).await
+                    let done = finalize_one(conn, &warehouse, &id, now).await?;
+                    if done.is_some() {
+                        failpoint.hit(armed, FailPoint::FinalizeBeforeCommit).await;
+                    }
+                    Ok(done)
                 })
                 .await
                 .store("finalize run")?;
