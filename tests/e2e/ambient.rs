@@ -13,14 +13,14 @@ use serde_json::json;
 use sluice_testkit::{MOTO_ACCOUNT, PrivateMoto};
 
 use crate::data;
-use crate::support::{Launch, TestDb};
+use crate::support::{Launch, SluiceMigrations, TestDb};
 
 const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
     "Action":["s3:ListBucket","s3:GetObject"],"Resource":"*"}]}"#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ambient_connector_reads_a_private_bucket_as_the_server() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let moto = PrivateMoto::start(false).await;
     let csv = data::csv(1, 500);
     moto.bucket("private-data", &[("in/customers.csv", csv.as_str())])

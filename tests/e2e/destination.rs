@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::s3::Bucket;
-use crate::support::{Launch, TestDb};
+use crate::support::{Launch, SluiceMigrations, TestDb};
 
 const ROWS: u64 = 1_000;
 /// The row that repeats an id (7, first loaded at row 7).
@@ -26,7 +26,7 @@ fn people_csv() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_primary_key_refusing_a_repeated_id_fails_the_run_and_names_it() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("in/people.csv", people_csv()).await;
     let sql = db.client().await;

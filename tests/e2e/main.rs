@@ -9,6 +9,7 @@ mod crash;
 mod dashboard;
 mod data;
 mod destination;
+mod ledger;
 mod polling;
 mod replace;
 mod retry;

@@ -113,7 +113,7 @@ async fn readers_see_the_old_table_until_a_replace_run_succeeds() {
 /// stays as it was.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_view_survives_replace_runs_and_a_refused_swap_fails_the_run() {
-    let db = TestDb::new().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("v1/customers.csv", data::csv(1, 3_000)).await;
     bucket

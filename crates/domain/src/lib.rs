@@ -7,6 +7,7 @@ pub mod eta;
 pub mod format;
 pub mod identifier;
 pub mod ids;
+pub mod ledger;
 pub mod pipeline;
 pub mod progress;
 pub mod retry;

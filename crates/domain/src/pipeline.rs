@@ -10,6 +10,7 @@ use crate::error::DomainError;
 use crate::format::{CsvDialect, RecordFormat};
 use crate::identifier::Identifier;
 use crate::ids::{ConnectorId, PipelineId};
+use crate::ledger::FileSelection;
 use crate::schema::Schema;
 use crate::time::Timestamp;
 
@@ -183,6 +184,11 @@ pub struct SourceSpec {
     /// Decompression.
     #[serde(default)]
     pub compression: Compression,
+    /// Which files a run reads: `new` (not in the file ledger, or changed
+    /// since loaded) or `all`. When absent, `new` for `append` and `upsert`,
+    /// `all` for `replace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<FileSelection>,
 }
 
 /// Where rows go.
@@ -197,6 +203,24 @@ pub struct Destination {
     pub key_columns: Vec<Identifier>,
 }
 
+/// What starts a run when polling is enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum PollTrigger {
+    /// A new version of the touch file.
+    #[default]
+    TouchFile,
+    /// At least one matching file that is not in the file ledger.
+    NewFiles,
+}
+
+impl PollTrigger {
+    fn is_touch_file(&self) -> bool {
+        *self == Self::TouchFile
+    }
+}
+
 fn default_interval() -> u32 {
     15
 }
@@ -209,9 +233,12 @@ fn default_touch_file() -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PollingSpec {
-    /// Whether the touch file is watched.
+    /// Whether the pipeline is watched.
     #[serde(default)]
     pub enabled: bool,
+    /// What starts a run: `touchFile` (the default; then omitted) or `newFiles`.
+    #[serde(default, skip_serializing_if = "PollTrigger::is_touch_file")]
+    pub trigger: PollTrigger,
     /// Minutes between checks (at least 1).
     #[serde(default = "default_interval")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 44640))]
@@ -232,12 +259,38 @@ impl Default for PollingSpec {
     fn default() -> Self {
         Self {
             enabled: false,
+            trigger: PollTrigger::TouchFile,
             interval_minutes: default_interval(),
             touch_file: default_touch_file(),
             prefix: None,
             delete_after_process: false,
         }
     }
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+/// Runs started by the clock: a cron expression evaluated in a time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Schedule {
+    /// Five fields (minute hour day-of-month month day-of-week), e.g.
+    /// `0 2 * * *` for 02:00 every day.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, example = "0 2 * * *")
+    )]
+    pub cron: String,
+    /// IANA time zone the expression is read in (`Europe/Berlin`); `UTC` by default.
+    #[serde(default = "default_timezone")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, example = "Europe/Berlin")
+    )]
+    pub timezone: String,
 }
 
 fn default_partitions() -> u32 {
@@ -282,9 +335,12 @@ pub struct PipelineSpec {
     /// Failed rows tolerated before the run fails; unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_errors: Option<u64>,
-    /// Touch-file polling.
+    /// Touch-file or new-file polling.
     #[serde(default)]
     pub polling: PollingSpec,
+    /// Runs started on a cron schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
 }
 
 fn single_ascii(s: &str, field: &str) -> Result<u8, DomainError> {
@@ -390,6 +446,20 @@ impl PipelineSpec {
         if let Some(prefix) = &p.prefix {
             check_key_path(prefix, "polling.prefix")?;
         }
+        if let Some(s) = &self.schedule {
+            if s.cron.trim().is_empty() || s.cron.len() > 200 {
+                return Err(DomainError::field(
+                    "schedule.cron",
+                    "must be 1 to 200 characters",
+                ));
+            }
+            if s.timezone.is_empty() || s.timezone.len() > 64 {
+                return Err(DomainError::field(
+                    "schedule.timezone",
+                    "must be 1 to 64 characters",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -407,6 +477,19 @@ impl PipelineSpec {
     /// True if the first line of each file is a header.
     pub fn has_header(&self) -> bool {
         self.source.format == SourceFormat::Csv && self.source.csv.header
+    }
+
+    /// Which files a run of this definition reads (`source.files` or the
+    /// strategy's default).
+    pub fn file_selection(&self) -> FileSelection {
+        self.source
+            .files
+            .unwrap_or_else(|| FileSelection::default_for(self.load_strategy))
+    }
+
+    /// True if the scheduler looks at this pipeline: polling enabled or a schedule set.
+    pub fn is_watched(&self) -> bool {
+        self.polling.enabled || self.schedule.is_some()
     }
 
     /// Where the touch file is looked for.

@@ -186,6 +186,10 @@ pub struct RunMetadata {
     /// The ETag of that touch file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub touch_file_etag: Option<String>,
+    /// Keys the run was asked to read again although the file ledger holds
+    /// them (`POST …/runs` with `{"reload": [...]}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reload: Vec<String>,
 }
 
 /// A run as stored (counters are summed from its partitions).

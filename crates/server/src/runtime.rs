@@ -63,7 +63,7 @@ async fn connect_store(db: &DbArgs, engine_workers: usize) -> Res<PgStore> {
     config.warehouse_schema = warehouse;
     if let Some(f) = db.failpoint.as_deref().filter(|f| !f.is_empty()) {
         config.failpoint = Some(sluice_postgres::Failpoint::parse(f).ok_or_else(|| {
-            format!("SLUICE_FAILPOINT: `{f}` is not before_commit:N or after_commit:N")
+            format!("SLUICE_FAILPOINT: `{f}` is not before_commit:N, after_commit:N, before_finalize:N or finalize_before_commit:N")
         })?);
         tracing::warn!(failpoint = f, "crash-test fail point armed");
     }

@@ -75,6 +75,32 @@ pub type ConnectorPage = ListPage<sluice_domain::connector::Connector>;
 pub type PipelinePage = ListPage<sluice_domain::pipeline::Pipeline>;
 /// A page of runs.
 pub type RunPage = ListPage<RunDto>;
+/// A page of a pipeline's file ledger.
+pub type LedgerPage = ListPage<sluice_domain::ledger::LedgerEntry>;
+/// A page of a run's files.
+pub type RunFilePage = ListPage<sluice_domain::ledger::RunFile>;
+
+/// The answer of `DELETE /pipelines/{id}/files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ForgetResponse {
+    /// Ledger entries forgotten (0 when none matched).
+    pub forgotten: u64,
+}
+
+/// The optional body of `POST /pipelines/{id}/runs`. Without a body a run
+/// reads the files its pipeline's `source.files` selects (by default those
+/// not in the file ledger). Documentation only: the application decodes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct StartRunRequest {
+    /// `all`: read every listed file, whatever the ledger says (a forced reload).
+    #[schema(nullable = false)]
+    files: Option<sluice_domain::ledger::FileSelection>,
+    /// Keys to read again although the ledger holds them (at most 1000).
+    #[schema(max_items = 1000)]
+    reload: Option<Vec<String>>,
+}
 
 impl<T> From<Page<T>> for ListPage<T> {
     fn from(page: Page<T>) -> Self {
@@ -411,6 +437,9 @@ pub struct PollStatusDto {
     /// Status of the newest run; null before the first.
     #[schema(required = true)]
     pub last_run_status: Option<RunStatus>,
+    /// The pipeline's cron schedule; present only when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<sluice_domain::pipeline::Schedule>,
 }
 
 impl From<PollStatus> for PollStatusDto {
@@ -423,6 +452,7 @@ impl From<PollStatus> for PollStatusDto {
             polling: p.polling,
             last_run_at: p.last_run_at,
             last_run_status: p.last_run_status,
+            schedule: p.schedule,
         }
     }
 }
@@ -531,7 +561,10 @@ pub struct PipelinePatch {
     partitions: Option<u32>,
     /// Failed rows tolerated before a run fails.
     max_errors: Option<u64>,
-    /// Touch-file polling.
+    /// Touch-file or new-file polling.
     #[schema(value_type = Option<Object>)]
     polling: Option<serde_json::Value>,
+    /// Cron schedule (`null` removes it).
+    #[schema(value_type = Option<Object>)]
+    schedule: Option<serde_json::Value>,
 }

@@ -44,6 +44,13 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
     ("get", "/api/v1/pipelines/poll", Action::ReadPolling),
     ("post", "/api/v1/pipelines/poll", Action::TriggerPolling),
     ("post", "/api/v1/pipelines/{id}/runs", Action::StartRun),
+    ("get", "/api/v1/pipelines/{id}/files", Action::ReadRuns),
+    ("delete", "/api/v1/pipelines/{id}/files", Action::StartRun),
+    (
+        "get",
+        "/api/v1/pipelines/{id}/runs/{runId}/files",
+        Action::ReadRuns,
+    ),
     ("post", "/api/v1/pipelines/{id}/dry-run", Action::StartRun),
     ("get", "/api/v1/pipelines/{id}/runs", Action::ReadRuns),
     (
@@ -106,6 +113,9 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         routes::runs::progress,
         routes::errors::export,
         routes::runs::retry,
+        routes::files::ledger,
+        routes::files::forget,
+        routes::files::run_files,
         routes::health::healthz,
         routes::health::readyz,
         routes::health::metrics,
@@ -118,7 +128,8 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         (name = "connectors", description = "Object stores holding the source files"),
         (name = "pipelines", description = "What to load, from where, into which table"),
         (name = "runs", description = "Runs, progress, error exports and retry"),
-        (name = "polling", description = "Touch-file polling"),
+        (name = "files", description = "The file ledger: which files each pipeline has loaded, and the files each run read"),
+        (name = "polling", description = "Touch-file, new-file and scheduled polling"),
         (name = "health", description = "Liveness, readiness, metrics, this document")
     )
 )]

@@ -39,16 +39,48 @@ fn is_json(content_type: &str) -> bool {
 /// Reads the body as a JSON value, within [`MAX_BODY_BYTES`].
 pub async fn json_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<serde_json::Value, ApiError> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !is_json(content_type) {
+    if !is_json(content_type(req)) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    let body = read_body(req, payload).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "a JSON body is required"));
+    }
+    parse_json(&body)
+}
+
+/// Reads an optional JSON body: `None` when the request has none (or only
+/// whitespace), whatever its `Content-Type`; otherwise as [`json_body`].
+pub async fn optional_json_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let body = read_body(req, payload).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json(content_type(req)) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    parse_json(&body).map(Some)
+}
+
+fn content_type(req: &HttpRequest) -> &str {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))
+}
+
+/// Reads the whole body, within [`MAX_BODY_BYTES`].
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -69,11 +101,7 @@ pub async fn json_body(
         }
         body.extend_from_slice(&chunk);
     }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("body", "a JSON body is required"));
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))
+    Ok(body)
 }
 
 /// Decodes a JSON body as `T`; errors name the field as a JSON path.

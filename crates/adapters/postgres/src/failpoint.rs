@@ -1,5 +1,6 @@
 //! A crash-test hook: makes one process stop dead at an exact point of its
-//! N-th batch commit, so a test can kill it there with SIGKILL.
+//! N-th batch commit (or N-th run finalisation), so a test can kill it there
+//! with SIGKILL.
 //!
 //! It is off unless `sluice` is started with `SLUICE_FAILPOINT` (a hidden,
 //! test-only setting). When the point is reached the process writes one line
@@ -8,13 +9,24 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Where in a batch commit a [`Failpoint`] stops.
+/// Where in a commit (a batch's, or a run's finalisation) a [`Failpoint`] stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitStage {
     /// After the rows, errors and checkpoint were written, before COMMIT.
     BeforeCommit,
     /// Right after COMMIT, before the worker learns it succeeded.
     AfterCommit,
+    /// A run's last batch is committed; its finalisation has not begun.
+    BeforeFinalize,
+    /// Inside the finalising transaction, after the status and the file
+    /// ledger were written, before COMMIT.
+    FinalizeBeforeCommit,
+}
+
+impl CommitStage {
+    fn is_finalize(self) -> bool {
+        matches!(self, Self::BeforeFinalize | Self::FinalizeBeforeCommit)
+    }
 }
 
 /// A fail point armed for the `nth` commit of this process.
@@ -27,12 +39,15 @@ pub struct Failpoint {
 }
 
 impl Failpoint {
-    /// Parses `before_commit:3` or `after_commit:1`.
+    /// Parses `before_commit:3`, `after_commit:1`, `before_finalize:1` or
+    /// `finalize_before_commit:1`.
     pub fn parse(s: &str) -> Option<Self> {
         let (point, nth) = s.split_once(':').unwrap_or((s, "1"));
         let at = match point.trim() {
             "before_commit" => CommitStage::BeforeCommit,
             "after_commit" => CommitStage::AfterCommit,
+            "before_finalize" => CommitStage::BeforeFinalize,
+            "finalize_before_commit" => CommitStage::FinalizeBeforeCommit,
             _ => return None,
         };
         let nth = nth.trim().parse().ok().filter(|n| *n > 0)?;
@@ -43,6 +58,8 @@ impl Failpoint {
         match self.at {
             CommitStage::BeforeCommit => "before_commit",
             CommitStage::AfterCommit => "after_commit",
+            CommitStage::BeforeFinalize => "before_finalize",
+            CommitStage::FinalizeBeforeCommit => "finalize_before_commit",
         }
     }
 }
@@ -52,6 +69,7 @@ impl Failpoint {
 pub(crate) struct FailpointState {
     armed: Option<Failpoint>,
     commits: AtomicU32,
+    finalizations: AtomicU32,
 }
 
 impl FailpointState {
@@ -59,19 +77,27 @@ impl FailpointState {
         Self {
             armed,
             commits: AtomicU32::new(0),
+            finalizations: AtomicU32::new(0),
         }
     }
 
-    /// Counts a commit; the stage where this one must stop, if it must.
+    /// Counts a batch commit; the point this one must stop at, if any.
     pub(crate) fn arm(&self) -> Option<CommitStage> {
-        let f = self.armed?;
+        let f = self.armed.filter(|f| !f.at.is_finalize())?;
         let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         (n == f.nth).then_some(f.at)
     }
 
-    /// Stops here for good if `stage` is where the armed commit stops.
-    pub(crate) async fn hit(&self, armed: Option<CommitStage>, stage: CommitStage) {
-        if armed == Some(stage) {
+    /// Counts a run finalisation; the point this one must stop at, if any.
+    pub(crate) fn arm_finalize(&self) -> Option<CommitStage> {
+        let f = self.armed.filter(|f| f.at.is_finalize())?;
+        let n = self.finalizations.fetch_add(1, Ordering::SeqCst) + 1;
+        (n == f.nth).then_some(f.at)
+    }
+
+    /// Stops here for good if `point` is the armed one.
+    pub(crate) async fn hit(&self, armed: Option<CommitStage>, point: CommitStage) {
+        if armed == Some(point) {
             if let Some(f) = self.armed {
                 eprintln!("sluice failpoint {} reached", f.name());
             }
@@ -100,6 +126,10 @@ mod tests {
                 nth: 1
             })
         );
+        assert_eq!(
+            Failpoint::parse("finalize_before_commit").map(|f| f.at),
+            Some(CommitStage::FinalizeBeforeCommit)
+        );
         assert_eq!(Failpoint::parse("after_commit:0"), None);
         assert_eq!(Failpoint::parse("elsewhere:1"), None);
     }
@@ -111,5 +141,9 @@ mod tests {
         assert_eq!(s.arm(), Some(CommitStage::AfterCommit));
         assert_eq!(s.arm(), None);
         assert_eq!(FailpointState::new(None).arm(), None);
+        let f = FailpointState::new(Failpoint::parse("before_finalize:1"));
+        assert_eq!(f.arm(), None, "batch commits do not count for finalisation");
+        assert_eq!(f.arm_finalize(), Some(CommitStage::BeforeFinalize));
+        assert_eq!(f.arm_finalize(), None);
     }
 }

@@ -20,6 +20,7 @@ use sluice_domain::status::{PartitionStatus, RunStatus};
 use sluice_domain::time::Timestamp;
 
 use crate::error::{DbError, DbResult, IntoCommit, IntoStore};
+use crate::failpoint::CommitStage;
 use crate::loader::swap_shadow;
 use crate::rows::{
     PartitionRow, RunSummaryRow, from_json, int4, int8, partitions_that_can_become, ts, uint4,
@@ -103,6 +104,7 @@ async fn insert_files(
                     run_files::key.eq(&f.key),
                     run_files::size.eq(int8(f.size)),
                     run_files::etag.eq(f.etag.as_deref()),
+                    run_files::last_modified.eq(f.last_modified.map(ts)),
                     run_files::gzip.eq(f.gzip),
                     run_files::header.eq(f.header.as_ref()),
                     run_files::first_row.eq(int8(f.first_row)),
@@ -154,7 +156,13 @@ async fn finalize_one(
     let status = RunStatus::Running
         .finish(before.counters.failed)
         .map_err(|e| StoreError::Internal(e.to_string()))?;
-    if strategy == LoadStrategy::Replace.as_str() {
+    // A run that read no file (nothing new) leaves the table alone.
+    let read_files: i64 = run_files::table
+        .filter(run_files::run_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    if strategy == LoadStrategy::Replace.as_str() && read_files > 0 {
         swap_shadow(conn, warehouse, before.id, &spec.destination.table).await?;
     }
     diesel::update(runs::table.find(id))
@@ -170,6 +178,7 @@ async fn finalize_one(
         timestamp: now,
     };
     insert_log(conn, before.id, std::slice::from_ref(&entry)).await?;
+    crate::store::ledger::ledger_run(conn, id, now).await?;
     let run = run_view(conn, id).await?;
     Ok(Some(FinalizedRun { run, spec }))
 }
@@ -324,6 +333,7 @@ impl WorkQueue for PgStore {
             String,
             i64,
             Option<String>,
+            Option<crate::rows::Ts>,
             bool,
             Option<Vec<String>>,
             i64,
@@ -336,6 +346,7 @@ impl WorkQueue for PgStore {
                 run_files::key,
                 run_files::size,
                 run_files::etag,
+                run_files::last_modified,
                 run_files::gzip,
                 run_files::header,
                 run_files::first_row,
@@ -348,11 +359,12 @@ impl WorkQueue for PgStore {
         Ok(rows
             .into_iter()
             .map(
-                |(idx, key, size, etag, gzip, header, first_row, row_count)| SourceFile {
+                |(idx, key, size, etag, modified, gzip, header, first_row, row_count)| SourceFile {
                     index: uint4(idx),
                     key,
                     size: uint8(size),
                     etag,
+                    last_modified: modified.map(crate::rows::from_ts),
                     gzip,
                     header,
                     first_row: uint8(first_row),
@@ -543,9 +555,18 @@ impl WorkQueue for PgStore {
         let mut out = Vec::new();
         for RunKey { id } in ready {
             let warehouse = self.warehouse.clone();
+            let armed = self.failpoint.arm_finalize();
+            self.failpoint.hit(armed, CommitStage::BeforeFinalize).await;
+            let failpoint = self.failpoint.clone();
             let done = conn
                 .transaction::<_, DbError, _>(async |conn| {
-                    finalize_one(conn, &warehouse, &id, now).await
+                    let done = finalize_one(conn, &warehouse, &id, now).await?;
+                    if done.is_some() {
+                        failpoint
+                            .hit(armed, CommitStage::FinalizeBeforeCommit)
+                            .await;
+                    }
+                    Ok(done)
                 })
                 .await;
             let done = match done {

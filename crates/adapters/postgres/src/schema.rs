@@ -89,6 +89,29 @@ diesel::table! {
         header -> Nullable<Array<Text>>,
         first_row -> Int8,
         row_count -> Int8,
+        last_modified -> Nullable<Timestamptz>,
+        loaded -> Nullable<Int8>,
+        skipped -> Nullable<Int8>,
+        failed -> Int8,
+    }
+}
+
+diesel::table! {
+    sluice.file_ledger (pipeline_id, key) {
+        pipeline_id -> Text,
+        key -> Text,
+        etag -> Nullable<Text>,
+        size -> Int8,
+        last_modified -> Nullable<Timestamptz>,
+        total_rows -> Int8,
+        loaded -> Nullable<Int8>,
+        skipped -> Nullable<Int8>,
+        failed -> Int8,
+        run_id -> Text,
+        loaded_at -> Timestamptz,
+        seq -> Int8,
+        forgotten_at -> Nullable<Timestamptz>,
+        forgotten_by -> Nullable<Text>,
     }
 }
 
@@ -162,6 +185,7 @@ diesel::table! {
         last_etag -> Nullable<Text>,
         last_checked_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        last_tick -> Nullable<Timestamptz>,
     }
 }
 
@@ -176,6 +200,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     runs,
     run_leases,
     run_files,
+    file_ledger,
     partitions,
     partition_leases,
     validation_errors,

@@ -14,8 +14,8 @@ use crate::ports::{
     CommitError, ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile,
 };
 use crate::reading::{
-    ConnectorSource, HeaderCheck, OpenError, ReadItem, RecordReader, check_header,
-    list_source_files, open_connector,
+    ChosenFiles, ConnectorSource, HeaderCheck, OpenError, ReadItem, RecordReader, check_header,
+    choose_files, list_source_files, open_connector,
 };
 
 /// Entries kept by the row index while counting: bounds its memory while
@@ -130,14 +130,27 @@ impl<'a> Extraction<'a> {
             self.prepare(&target).await?;
             return Ok(None);
         }
-        let mut files = list_source_files(&source, spec)
+        let listed = list_source_files(&source, spec)
             .await
             .map_err(ExtractFailure)?;
+        let chosen = self.files_to_read(listed).await?;
+        let mut log: Vec<LogEntry> = chosen.log.into_iter().map(|m| self.log(m)).collect();
+        let mut files = chosen.files;
+        if files.is_empty() {
+            // Nothing to read: the run completes at once, and a `replace`
+            // leaves the table as it is (no shadow table is made).
+            return Ok(Some(ExtractionResult {
+                files,
+                partitions: Vec::new(),
+                total_rows: 0,
+                log,
+            }));
+        }
         let (total, index) = self.count_rows(&source.source, &mut files).await?;
-        let mut log = vec![self.log(format!(
+        log.push(self.log(format!(
             "Read {total} rows from source ({} files)",
             files.len()
-        ))];
+        )));
         log.extend(self.header_warnings(&files)?);
         self.prepare(&target).await?;
         Ok(Some(ExtractionResult {
@@ -181,6 +194,56 @@ impl<'a> Extraction<'a> {
             }
         }
         Ok(log)
+    }
+
+    /// The files a fresh run reads: the listing minus the ledger (see
+    /// [`choose_files`]); a retry that starts over reads exactly the files of
+    /// its original run, never files that arrived since.
+    async fn files_to_read(&self, listed: Vec<SourceFile>) -> Result<ChosenFiles, ExtractFailure> {
+        let claim = &self.claim;
+        let run = &claim.run;
+        let Some(original) = run.metadata.retry_of else {
+            return Ok(choose_files(
+                &*self.engine.ports.ledger,
+                run.pipeline_id,
+                &claim.spec,
+                listed,
+                &run.metadata.reload,
+            )
+            .await
+            .map_err(AppError::from)?);
+        };
+        let theirs = self
+            .engine
+            .ports
+            .queue
+            .run_files(original)
+            .await
+            .map_err(AppError::from)?;
+        let mut listed = listed.into_iter().peekable();
+        let mut files = Vec::with_capacity(theirs.len());
+        for (i, old) in theirs.iter().enumerate() {
+            // Both lists are in lexical key order.
+            while listed.next_if(|f| f.key < old.key).is_some() {}
+            let Some(now) = listed.next_if(|f| f.key == old.key) else {
+                return Err(ExtractFailure(format!(
+                    "Source file {} disappeared since the original run; start a new run instead",
+                    old.key
+                )));
+            };
+            files.push(SourceFile {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                ..now
+            });
+        }
+        Ok(ChosenFiles {
+            log: vec![format!(
+                "Reading the {} files of the original run {original}",
+                files.len()
+            )],
+            files,
+            already_loaded: 0,
+        })
     }
 
     async fn prepare(&self, target: &LoadTarget) -> Result<(), ExtractFailure> {

@@ -17,13 +17,13 @@ use super::{Engine, Worker};
 use crate::Tunables;
 use crate::ports::Ports;
 use crate::ports::{
-    ObjectSource, ObjectSourceFactory, PageRequest, RunStore, SourceError, WorkerId,
+    ObjectSource, ObjectSourceFactory, PageRequest, PipelineStore, RunStore, SourceError, WorkerId,
 };
 use crate::testing::{
     DestinationProbe, InMemorySource, InMemorySourceFactory, InMemoryStore, ManualClock,
     SequentialIds,
 };
-use crate::usecases::{Principal, UseCases, from_json};
+use crate::usecases::{Principal, RunRequest, UseCases, from_json};
 
 struct Harness {
     app: UseCases,
@@ -31,6 +31,7 @@ struct Harness {
     store: InMemoryStore,
     source: InMemorySource,
     admin: Principal,
+    clock: Arc<ManualClock>,
 }
 
 fn harness(batch_rows: usize) -> Harness {
@@ -44,10 +45,11 @@ fn harness_with(
 ) -> Harness {
     let store = InMemoryStore::new();
     let source = InMemorySource::new(7);
+    let clock = Arc::new(ManualClock::new(Timestamp(1_750_000_000_000)));
     let ports = Ports::from_store(
         Arc::new(store.clone()),
         wrap(InMemorySourceFactory(source.clone())),
-        Arc::new(ManualClock::new(Timestamp(1_750_000_000_000))),
+        clock.clone(),
         Arc::new(SequentialIds::default()),
     );
     let tunables = Tunables {
@@ -68,6 +70,7 @@ fn harness_with(
         store,
         source,
         admin,
+        clock,
     }
 }
 
@@ -111,9 +114,13 @@ impl Harness {
     }
 
     async fn run_to_end(&self, pipeline: PipelineId) -> RunId {
+        self.run_to_end_with(pipeline, RunRequest::default()).await
+    }
+
+    async fn run_to_end_with(&self, pipeline: PipelineId, request: RunRequest) -> RunId {
         let run = self
             .app
-            .start_run(&self.admin, pipeline)
+            .start_run(&self.admin, pipeline, request)
             .await
             .expect("start");
         self.worker(1).run_until_idle().await.expect("worker");
@@ -265,8 +272,19 @@ async fn append_with_keys_skips_exactly_the_duplicates() {
         let first = valid.iter().find(|r| id_of(**r) as i64 == id).copied();
         assert_eq!(Some(row), first);
     }
-    // A second run over the same file skips every row.
-    let again = h.run_to_end(p.id).await;
+    // A second run reads nothing new: the file is in the ledger.
+    let nothing = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, nothing).await.expect("run");
+    assert_eq!(
+        (run.status, run.total_rows),
+        (RunStatus::Completed, Some(0))
+    );
+    // A second run forced over the same file skips every row.
+    let all = RunRequest {
+        files: Some(sluice_domain::ledger::FileSelection::All),
+        ..RunRequest::default()
+    };
+    let again = h.run_to_end_with(p.id, all).await;
     let run = h.app.get_run(&h.admin, p.id, again).await.expect("run");
     assert_eq!(run.counters.loaded, 0);
     assert_eq!(run.counters.skipped, valid.len() as u64);
@@ -387,7 +405,11 @@ async fn retry_resumes_after_the_checkpoints_and_loads_rows_fixed_by_a_schema_ch
     let h = harness(25);
     h.source.put("in/a.csv", customers_csv(400));
     let p = h.pipeline("upsert", json!({"partitions": 2})).await;
-    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let run = h
+        .app
+        .start_run(&h.admin, p.id, RunRequest::default())
+        .await
+        .expect("start");
     let w = h.worker(1);
     // Extract, then load a few batches before the source goes away.
     for _ in 0..1 {
@@ -468,7 +490,11 @@ async fn cancel_stops_the_run() {
     let h = harness(10);
     h.source.put("in/a.csv", customers_csv(200));
     let p = h.pipeline("append", json!({"partitions": 2})).await;
-    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let run = h
+        .app
+        .start_run(&h.admin, p.id, RunRequest::default())
+        .await
+        .expect("start");
     let w = h.worker(1);
     w.step().await.expect("extract");
     let cancelled = h
@@ -491,9 +517,12 @@ async fn cancel_stops_the_run() {
         Err(crate::AppError::Unprocessable(_))
     ));
     // The pipeline is free again.
-    h.app.start_run(&h.admin, p.id).await.expect("a new run");
+    h.app
+        .start_run(&h.admin, p.id, RunRequest::default())
+        .await
+        .expect("a new run");
     assert!(matches!(
-        h.app.start_run(&h.admin, p.id).await,
+        h.app.start_run(&h.admin, p.id, RunRequest::default()).await,
         Err(crate::AppError::Conflict(_))
     ));
 }
@@ -600,7 +629,11 @@ async fn a_stopping_worker_hands_its_partition_back_at_a_batch_boundary() {
     let h = harness(10);
     h.source.put("in/a.csv", customers_csv(100));
     let p = h.pipeline("append", json!({"partitions": 1})).await;
-    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let run = h
+        .app
+        .start_run(&h.admin, p.id, RunRequest::default())
+        .await
+        .expect("start");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopping = h.worker(1).with_shutdown(stop_rx);
     stopping.step().await.expect("extract");
@@ -709,7 +742,11 @@ async fn idle_workers_wake_when_work_is_created() {
     // Let both workers find the queue empty and go idle (virtual time).
     tokio::time::sleep(Duration::from_millis(10)).await;
     let started = tokio::time::Instant::now();
-    let run = h.app.start_run(&h.admin, p.id).await.expect("start");
+    let run = h
+        .app
+        .start_run(&h.admin, p.id, RunRequest::default())
+        .await
+        .expect("start");
     let mut done = None;
     // Virtual milliseconds: without the wake-up the run would wait an hour.
     for _ in 0..10_000 {
@@ -937,7 +974,7 @@ impl ObjectSource for CountingSource {
     async fn delete(&self, key: &str) -> Result<(), SourceError> {
         self.0.delete(key).await
     }
-    async fn check(&self) -> Result<(), SourceError> {
+    async fn check(&self) -> Result<crate::ports::SourceCheck, SourceError> {
         self.0.check().await
     }
 }
@@ -974,4 +1011,313 @@ async fn a_worker_reads_each_partition_once_and_builds_the_run_context_once() {
     let second = h.run_to_end(p.id).await;
     assert_ne!(second, run_id);
     assert_eq!(counts.opens() - opened_before, 4);
+}
+
+async fn log_of(h: &Harness, run: RunId) -> Vec<String> {
+    h.store
+        .run_log(run)
+        .await
+        .expect("log")
+        .into_iter()
+        .map(|e| e.message)
+        .collect()
+}
+
+fn small_csv(first_id: u64, n: u64) -> String {
+    let mut s = String::from("id,name,age\r\n");
+    for id in first_id..first_id + n {
+        s.push_str(&format!("{id},n{id},{}\r\n", id % 90));
+    }
+    s
+}
+
+#[tokio::test]
+async fn each_file_loads_once_and_a_changed_file_again() {
+    for strategy in ["append", "upsert"] {
+        let h = harness(7);
+        h.source.put("in/day1.csv", small_csv(1, 10));
+        let p = h.pipeline(strategy, json!({})).await;
+        let first = h.run_to_end(p.id).await;
+        h.source.put("in/day2.csv", small_csv(11, 5));
+        let second = h.run_to_end(p.id).await;
+        let run = h.app.get_run(&h.admin, p.id, second).await.expect("run");
+        assert_eq!(run.total_rows, Some(5), "{strategy}: only day 2");
+        assert!(
+            log_of(&h, second)
+                .await
+                .contains(&"1 files to read (1 already loaded)".to_owned())
+        );
+        assert_eq!(h.table().await.len(), 15, "{strategy}: each row once");
+        // Nothing new: the run completes at once.
+        let idle = h.run_to_end(p.id).await;
+        let run = h.app.get_run(&h.admin, p.id, idle).await.expect("run");
+        assert_eq!(
+            (run.status, run.total_rows),
+            (RunStatus::Completed, Some(0))
+        );
+        assert!(
+            log_of(&h, idle)
+                .await
+                .contains(&"No new files (2 already loaded)".to_owned())
+        );
+        // A changed day 1 is read again and named.
+        h.source.put("in/day1.csv", small_csv(1, 12));
+        let changed = h.run_to_end(p.id).await;
+        let run = h.app.get_run(&h.admin, p.id, changed).await.expect("run");
+        assert_eq!(run.total_rows, Some(12));
+        assert!(
+            log_of(&h, changed)
+                .await
+                .contains(&format!("Changed since {first}: in/day1.csv")),
+            "{:?}",
+            log_of(&h, changed).await
+        );
+        let ledger = h
+            .app
+            .list_ledger(&h.admin, p.id, None, &PageRequest::default())
+            .await
+            .expect("ledger");
+        assert_eq!(ledger.items.len(), 2);
+        assert_eq!(ledger.items[0].key, "in/day1.csv", "newest first");
+        assert_eq!(
+            (ledger.items[0].run_id, ledger.items[0].total_rows),
+            (changed, 12)
+        );
+    }
+}
+
+#[tokio::test]
+async fn forced_reloads_and_forgotten_files_are_read_and_logged() {
+    let h = harness(50);
+    h.source.put("in/a.csv", small_csv(1, 3));
+    h.source.put("in/b.csv", small_csv(4, 3));
+    let p = h.pipeline("upsert", json!({})).await;
+    h.run_to_end(p.id).await;
+    let reload = RunRequest {
+        reload: vec!["in/b.csv".into(), "in/zz.csv".into()],
+        ..RunRequest::default()
+    };
+    let run = h.run_to_end_with(p.id, reload).await;
+    let log = log_of(&h, run).await;
+    assert!(
+        log.contains(&"Reload requested for 2 files: in/b.csv, in/zz.csv".to_owned()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(&"Reloading on request: in/b.csv".to_owned()),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("Reload requested for in/zz.csv")),
+        "{log:?}"
+    );
+    let files = h
+        .app
+        .list_run_files(&h.admin, p.id, run, &PageRequest::default())
+        .await
+        .expect("files");
+    assert_eq!(files.items.len(), 1);
+    assert_eq!(files.items[0].loaded_rows, Some(3));
+    let forgotten = h
+        .app
+        .forget_files(
+            &h.admin,
+            p.id,
+            crate::ports::ForgetFiles::Prefix("in/a".into()),
+        )
+        .await
+        .expect("forget");
+    assert_eq!(forgotten, 1);
+    let run = h.run_to_end(p.id).await;
+    let log = log_of(&h, run).await;
+    assert!(
+        log.iter().any(
+            |l| l.starts_with("Forgotten from the ledger by key_") && l.ends_with(": in/a.csv")
+        ),
+        "{log:?}"
+    );
+    assert_eq!(
+        h.app
+            .get_run(&h.admin, p.id, run)
+            .await
+            .expect("run")
+            .total_rows,
+        Some(3)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_run_with_committed_rows_must_be_retried_or_forced() {
+    for strategy in ["append", "upsert"] {
+        let h = harness(5);
+        h.source.put("in/a.csv", small_csv(1, 20));
+        let p = h
+            .pipeline(strategy, json!({"partitions": 1, "maxErrors": 0}))
+            .await;
+        // Row 13 fails validation: the run fails after committing 10 rows.
+        let mut bad = small_csv(1, 20);
+        bad = bad.replace("13,n13,13", "13,n13,x");
+        h.source.put("in/a.csv", bad);
+        let failed = h.run_to_end(p.id).await;
+        let run = h.app.get_run(&h.admin, p.id, failed).await.expect("run");
+        assert_eq!(run.status, RunStatus::Failed, "{strategy}");
+        assert!(run.counters.processed() > 0);
+        h.source.put("in/b.csv", small_csv(21, 5));
+        let refused = h.app.start_run(&h.admin, p.id, RunRequest::default()).await;
+        let Err(crate::AppError::Unprocessable(message)) = refused else {
+            panic!("{strategy}: expected a 422, got {refused:?}");
+        };
+        assert!(message.contains("retry it"), "{message}");
+        // Polling does not start one either.
+        let report = h.app.poll_cycle(true).await.expect("poll");
+        assert_eq!(report.triggered, 0);
+        // Forcing the reload is the user's call: every file is read again.
+        h.source.put("in/a.csv", small_csv(1, 20));
+        let forced = RunRequest {
+            files: Some(sluice_domain::ledger::FileSelection::All),
+            ..RunRequest::default()
+        };
+        let all = h.run_to_end_with(p.id, forced).await;
+        let run = h.app.get_run(&h.admin, p.id, all).await.expect("run");
+        assert_eq!(
+            run.total_rows,
+            Some(25),
+            "{strategy}: a forced run reads both files"
+        );
+        let _ = h.table().await;
+    }
+}
+
+#[tokio::test]
+async fn a_retry_resumes_the_failed_files_and_new_files_wait_for_the_next_run() {
+    for strategy in ["append", "upsert"] {
+        let h = harness(5);
+        let mut bad = small_csv(1, 20);
+        bad = bad.replace("13,n13,13", "13,n13,x");
+        h.source.put("in/a.csv", bad);
+        let p = h
+            .pipeline(strategy, json!({"partitions": 1, "maxErrors": 0}))
+            .await;
+        let failed = h.run_to_end(p.id).await;
+        h.source.put("in/b.csv", small_csv(21, 5));
+        let mut p2 = p.clone();
+        p2.spec.max_errors = None;
+        h.store
+            .update_pipeline(&p2)
+            .await
+            .expect("raise the threshold");
+        let retry = h
+            .app
+            .retry_run(&h.admin, p.id, failed)
+            .await
+            .expect("retry");
+        h.worker(1).run_until_idle().await.expect("worker");
+        let run = h
+            .app
+            .get_run(&h.admin, p.id, retry.run.id)
+            .await
+            .expect("run");
+        assert_eq!(run.status, RunStatus::CompletedWithErrors, "{strategy}");
+        assert_eq!(run.total_rows, Some(20), "{strategy}: b.csv waits");
+        assert_eq!(h.table().await.len(), 19, "{strategy}: each valid row once");
+        let next = h.run_to_end(p.id).await;
+        let run = h.app.get_run(&h.admin, p.id, next).await.expect("run");
+        assert_eq!(run.total_rows, Some(5), "{strategy}: only b.csv");
+        assert_eq!(h.table().await.len(), 24);
+    }
+}
+
+#[tokio::test]
+async fn new_files_start_one_run_per_batch() {
+    let h = harness(50);
+    h.source.put("in/day1.csv", small_csv(1, 4));
+    let p = h
+        .pipeline(
+            "append",
+            json!({"polling": {"enabled": true, "trigger": "newFiles", "intervalMinutes": 1}}),
+        )
+        .await;
+    assert_eq!(h.app.poll_cycle(true).await.expect("poll").triggered, 1);
+    assert_eq!(
+        h.app.poll_cycle(true).await.expect("poll").triggered,
+        0,
+        "the batch already started a run"
+    );
+    h.worker(1).run_until_idle().await.expect("worker");
+    assert_eq!(
+        h.app.poll_cycle(true).await.expect("poll").triggered,
+        0,
+        "nothing new"
+    );
+    h.source.put("in/day2.csv", small_csv(5, 4));
+    let report = h.app.poll_cycle(true).await.expect("poll");
+    assert_eq!((report.checked, report.triggered), (1, 1));
+    h.worker(1).run_until_idle().await.expect("worker");
+    let runs = h
+        .app
+        .list_runs(&h.admin, p.id, &PageRequest::default())
+        .await
+        .expect("runs");
+    assert_eq!(runs.items.len(), 2);
+    assert_eq!(runs.items[0].total_rows, Some(4), "only day 2");
+    assert_eq!(h.table().await.len(), 8);
+}
+
+#[tokio::test]
+async fn a_cron_tick_starts_one_run() {
+    let h = harness(50);
+    h.source.put("in/a.csv", small_csv(1, 4));
+    // The clock starts at 2025-06-15T15:06:40Z; ticks every five minutes.
+    let p = h
+        .pipeline(
+            "append",
+            json!({"schedule": {"cron": "*/5 * * * *", "timezone": "Europe/Berlin"}}),
+        )
+        .await;
+    assert_eq!(
+        h.app.poll_cycle(false).await.expect("poll").triggered,
+        0,
+        "no tick yet"
+    );
+    h.clock.advance_ms(4 * 60_000);
+    let report = h.app.poll_cycle(false).await.expect("poll");
+    assert_eq!((report.checked, report.triggered), (1, 1), "15:10 is due");
+    h.worker(1).run_until_idle().await.expect("worker");
+    assert_eq!(
+        h.app.poll_cycle(false).await.expect("poll").triggered,
+        0,
+        "once per tick"
+    );
+    h.clock.advance_ms(5 * 60_000);
+    assert_eq!(
+        h.app.poll_cycle(false).await.expect("poll").triggered,
+        1,
+        "15:15 is due"
+    );
+    h.worker(1).run_until_idle().await.expect("worker");
+    let runs = h
+        .app
+        .list_runs(&h.admin, p.id, &PageRequest::default())
+        .await
+        .expect("runs");
+    assert_eq!(runs.items.len(), 2);
+    let log = log_of(&h, runs.items[1].id).await;
+    assert!(
+        log[0].starts_with("Scheduled run for 2025-06-15T15:10:00Z"),
+        "{log:?}"
+    );
+    assert_eq!(
+        runs.items[0].total_rows,
+        Some(0),
+        "the second tick found nothing new"
+    );
+    let bad = h
+        .app
+        .update_pipeline(&h.admin, p.id, json!({"schedule": {"cron": "0 25 * * *"}}))
+        .await;
+    assert!(
+        matches!(bad, Err(crate::AppError::Invalid { ref field, .. }) if field == "schedule.cron"),
+        "{bad:?}"
+    );
 }

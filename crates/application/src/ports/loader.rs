@@ -113,7 +113,9 @@ pub trait BulkLoader: Send + Sync {
     /// Commits one batch in ONE transaction: the valid rows into the destination
     /// (or shadow) table by the target's strategy, the validation errors and
     /// rejected records, the partition's counters, rate and checkpoint (and
-    /// `completed` status when the checkpoint reaches the end of its range).
+    /// `completed` status when the checkpoint reaches the end of its range),
+    /// and the counters of the run's files the batch's rows belong to (by
+    /// row number), so per-file loaded, skipped and failed rows are exact.
     /// Fenced: [`CommitError::Fenced`] when the claim's token no longer holds
     /// the partition or the run is no longer `running`;
     /// [`CommitError::Destination`] when the destination table refuses a row

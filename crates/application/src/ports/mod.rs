@@ -3,6 +3,7 @@
 //! | port | implemented by |
 //! |---|---|
 //! | [`ApiKeyStore`], [`ConnectorStore`], [`PipelineStore`], [`RunStore`], [`PollingStore`] | `sluice-postgres`, in-memory fakes |
+//! | [`LedgerStore`] (the file ledger, per-run file lists) | `sluice-postgres`, in-memory fake |
 //! | [`WorkQueue`] (extraction and partition claims with leases, finalisation) | `sluice-postgres`, in-memory fake |
 //! | [`BulkLoader`] (destination tables, atomic batch commits) | `sluice-postgres`, in-memory fake |
 //! | [`ObjectSourceFactory`] / [`ObjectSource`] | `sluice-object-store`, in-memory fake |
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 
 mod clock;
+mod ledger;
 mod listing;
 mod loader;
 mod queue;
@@ -21,6 +23,7 @@ mod store;
 pub mod system;
 
 pub use clock::{Clock, IdGenerator};
+pub use ledger::{ForgetFiles, LEDGER_LOOKUP_CHUNK, LedgerStore};
 pub use listing::FileFilter;
 pub use loader::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, RejectedRow};
 pub use queue::{
@@ -51,6 +54,8 @@ pub struct Ports {
     pub runs: Arc<dyn RunStore>,
     /// Polling state.
     pub polling: Arc<dyn PollingStore>,
+    /// The file ledger and per-run file lists.
+    pub ledger: Arc<dyn LedgerStore>,
     /// Work queue.
     pub queue: Arc<dyn WorkQueue>,
     /// Bulk loader.
@@ -77,6 +82,7 @@ impl Ports {
             + PipelineStore
             + RunStore
             + PollingStore
+            + LedgerStore
             + WorkQueue
             + BulkLoader
             + 'static,
@@ -87,6 +93,7 @@ impl Ports {
             pipelines: store.clone(),
             runs: store.clone(),
             polling: store.clone(),
+            ledger: store.clone(),
             queue: store.clone(),
             loader: store,
             sources,

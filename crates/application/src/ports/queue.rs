@@ -60,6 +60,8 @@ pub struct SourceFile {
     pub size: u64,
     /// ETag as listed, to detect a file changed between a run and its retry.
     pub etag: Option<String>,
+    /// Modification time as listed.
+    pub last_modified: Option<Timestamp>,
     /// Whether the file is gunzipped while read.
     pub gzip: bool,
     /// Header fields (CSV with a header), used to map columns by name.
@@ -209,7 +211,10 @@ pub trait WorkQueue: Send + Sync {
 
     /// Finalises every `running` run whose partitions are all completed: sets
     /// `completed` or `completed_with_errors`, swaps a `replace` shadow table
-    /// into place, logs the outcome, all in one transaction per run; at most
-    /// one caller finalises a given run. Returns the runs it finalised.
+    /// into place, writes every file of the run into its pipeline's file
+    /// ledger (key, version, rows and per-file counters, this run, `now`;
+    /// replacing an older entry of the key, forgotten or not), logs the
+    /// outcome, all in one transaction per run; at most one caller finalises
+    /// a given run. Returns the runs it finalised.
     async fn finalize_ready_runs(&self, now: Timestamp) -> Result<Vec<FinalizedRun>, StoreError>;
 }

@@ -354,13 +354,15 @@ pub struct PollState {
     pub last_checked_at: Option<Timestamp>,
     /// The error of the last check, if it failed.
     pub last_error: Option<String>,
+    /// The cron tick that last started a scheduled run.
+    pub last_tick: Option<Timestamp>,
 }
 
 /// Polling state, coordinated through the store so several `sluice serve`
 /// replicas never start two runs for one touch file.
 #[async_trait]
 pub trait PollingStore: Send + Sync {
-    /// Every active pipeline with polling enabled, oldest first.
+    /// Every active pipeline with polling enabled or a schedule, oldest first.
     async fn poll_targets(&self) -> Result<Vec<PollTarget>, StoreError>;
 
     /// Claims the check of a pipeline: succeeds (true) for exactly one caller
@@ -384,4 +386,10 @@ pub trait PollingStore: Send + Sync {
     /// returns false (and creates nothing) when `etag` is the one that last
     /// started a run of this pipeline, or when the pipeline has an active run.
     async fn start_polled_run(&self, run: &NewRun, etag: &str) -> Result<bool, StoreError>;
+
+    /// Starts `run` for the cron tick `tick`, atomically and at most once per
+    /// tick: returns false (and creates nothing) when a run was already
+    /// started for `tick` or a later tick, or when the pipeline has an active
+    /// run (the tick then stays due).
+    async fn start_scheduled_run(&self, run: &NewRun, tick: Timestamp) -> Result<bool, StoreError>;
 }

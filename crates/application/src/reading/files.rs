@@ -11,6 +11,21 @@ pub(crate) async fn list_source_files(
     source: &ConnectorSource,
     spec: &sluice_domain::pipeline::PipelineSpec,
 ) -> Result<Vec<SourceFile>, String> {
+    let files = listed_files(source, spec).await?;
+    if files.is_empty() {
+        return Err(format!(
+            "No files found: nothing in {} matches",
+            describe_source(spec)
+        ));
+    }
+    Ok(files)
+}
+
+/// Like [`list_source_files`], but an empty listing is no error.
+pub(crate) async fn listed_files(
+    source: &ConnectorSource,
+    spec: &sluice_domain::pipeline::PipelineSpec,
+) -> Result<Vec<SourceFile>, String> {
     let touch = spec.touch_file_key();
     let listing = source.source.list(
         &spec.source.prefix,
@@ -21,12 +36,6 @@ pub(crate) async fn list_source_files(
         .answer(listing)
         .await
         .map_err(|e| format!("Cannot list source {}: {e}", describe_source(spec)))?;
-    if listed.is_empty() {
-        return Err(format!(
-            "No files found: nothing in {} matches",
-            describe_source(spec)
-        ));
-    }
     Ok(listed
         .into_iter()
         .enumerate()
@@ -36,6 +45,7 @@ pub(crate) async fn list_source_files(
             key: o.key,
             size: o.size,
             etag: o.etag,
+            last_modified: o.last_modified,
             header: None,
             first_row: 0,
             row_count: 0,

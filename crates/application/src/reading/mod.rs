@@ -7,8 +7,10 @@ mod files;
 mod mapping;
 mod open;
 mod reader;
+mod selection;
 
-pub(crate) use files::list_source_files;
+pub(crate) use files::{list_source_files, listed_files};
 pub(crate) use mapping::{HeaderCheck, check_header, mappings, schema_with_required_keys};
 pub(crate) use open::{ConnectorSource, OpenError, open_connector, open_known};
 pub use reader::{ReadItem, RecordMeta, RecordReader};
+pub(crate) use selection::{ChosenFiles, choose_files};

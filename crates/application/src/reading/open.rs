@@ -134,7 +134,7 @@ mod tests {
         async fn delete(&self, _: &str) -> Result<(), SourceError> {
             std::future::pending().await
         }
-        async fn check(&self) -> Result<(), SourceError> {
+        async fn check(&self) -> Result<crate::ports::SourceCheck, SourceError> {
             std::future::pending().await
         }
     }

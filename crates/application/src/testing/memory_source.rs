@@ -12,8 +12,7 @@ use futures::StreamExt;
 use sluice_domain::connector::{Connector, Credentials};
 
 use crate::ports::{
-    ByteStream, FileFilter, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceCheck,
-    SourceError,
+    ByteStream, FileFilter, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceCheck, SourceError,
 };
 use crate::testing::contract::SourceFixture;
 

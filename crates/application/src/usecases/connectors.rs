@@ -22,7 +22,6 @@ pub struct ConnectorCheck {
     pub duration_ms: u64,
     /// For ambient credentials, the identity the server signed in as (an
     /// ARN, a service account, a managed identity; never a secret).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
 }
 

@@ -11,11 +11,13 @@ mod api_keys;
 mod auth;
 mod connectors;
 mod dry_run;
+mod files;
 mod health;
 mod json;
 mod pipelines;
 mod polling;
 mod runs;
+mod schedule;
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ pub use dry_run::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RU
 pub use health::MetricsSnapshot;
 pub use json::{check_patch_members, from_json, merge_patch};
 pub use polling::{PollReport, PollStatus};
-pub use runs::{ErrorExport, RetryOutcome, RunView};
+pub use runs::{ErrorExport, MAX_RELOAD_KEYS, RetryOutcome, RunRequest, RunView};
 
 use crate::ports::Ports;
 use crate::{Tunables, WorkSignal};

@@ -21,6 +21,16 @@ fn connector_ref(e: StoreError) -> AppError {
     }
 }
 
+/// Every rule of a definition: the domain's, then the schedule's cron
+/// expression and time zone (parsed here, where the cron crate lives).
+fn check_spec(spec: &PipelineSpec) -> Result<(), AppError> {
+    spec.validate()?;
+    if let Some(schedule) = &spec.schedule {
+        super::schedule::CronSchedule::parse(schedule)?;
+    }
+    Ok(())
+}
+
 impl UseCases {
     /// Creates a pipeline (admin, editor).
     pub async fn create_pipeline(
@@ -29,7 +39,7 @@ impl UseCases {
         spec: PipelineSpec,
     ) -> Result<Pipeline, AppError> {
         who.require(Action::WritePipelines)?;
-        spec.validate()?;
+        check_spec(&spec)?;
         let now = self.ports().clock.now();
         let pipeline = Pipeline {
             id: PipelineId::from_ulid(self.ports().ids.ulid()),
@@ -88,6 +98,7 @@ impl UseCases {
                 "partitions",
                 "maxErrors",
                 "polling",
+                "schedule",
             ],
         )?;
         let current = self.ports().pipelines.get_pipeline(id).await?;
@@ -95,7 +106,7 @@ impl UseCases {
             serde_json::to_value(&current.spec).map_err(|e| AppError::Internal(e.to_string()))?;
         merge_patch(&mut doc, &patch);
         let spec: PipelineSpec = from_json(doc)?;
-        spec.validate()?;
+        check_spec(&spec)?;
         let updated = Pipeline {
             id,
             spec,

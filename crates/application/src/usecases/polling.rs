@@ -2,18 +2,20 @@
 
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::ids::PipelineId;
-use sluice_domain::pipeline::PollingSpec;
+use sluice_domain::pipeline::{PollTrigger, PollingSpec, Schedule};
 use sluice_domain::role::Action;
 use sluice_domain::run::{LogEntry, LogStage, RunMetadata, Trigger};
 use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 
+use super::schedule::CronSchedule;
 use super::{Principal, UseCases};
 use crate::AppError;
 use crate::ports::PollTarget;
-use crate::reading::open_known;
+use crate::reading::{ConnectorSource, choose_files, listed_files, open_known};
 
 /// One watched pipeline, its connector and its newest run.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +34,8 @@ pub struct PollStatus {
     pub last_run_at: Option<Timestamp>,
     /// Status of the newest run.
     pub last_run_status: Option<RunStatus>,
+    /// The pipeline's cron schedule, if it has one.
+    pub schedule: Option<Schedule>,
 }
 
 /// The outcome of one polling cycle.
@@ -71,6 +75,7 @@ impl UseCases {
                     polling,
                     last_run_at: t.last_run.as_ref().map(|r| r.created_at),
                     last_run_status: t.last_run.as_ref().map(|r| r.status),
+                    schedule: t.pipeline.spec.schedule.clone(),
                 }
             })
             .collect())
@@ -85,8 +90,10 @@ impl UseCases {
     /// One polling cycle. With `force` every watched pipeline is checked;
     /// otherwise only those whose interval elapsed, and each check is claimed
     /// through the store so that of several replicas only one checks a
-    /// pipeline per interval. A failing connector is recorded on its pipeline
-    /// and the cycle goes on with the others.
+    /// pipeline per interval. Scheduled pipelines are checked for a due cron
+    /// tick, which starts at most one run across replicas. A failing
+    /// connector is recorded on its pipeline and the cycle goes on with the
+    /// others.
     pub async fn poll_cycle(&self, force: bool) -> Result<PollReport, AppError> {
         let targets = self.ports().polling.poll_targets().await?;
         let mut report = PollReport {
@@ -94,46 +101,80 @@ impl UseCases {
             triggered: 0,
         };
         for target in targets {
-            let now = self.ports().clock.now();
-            let interval_ms = i64::from(target.pipeline.spec.polling.interval_minutes) * 60_000;
-            let claimed = self
-                .ports()
-                .polling
-                .claim_poll_check(
-                    target.pipeline.id,
-                    now.plus_millis(if force { 1 } else { -interval_ms }),
-                    now,
-                )
-                .await?;
-            if !claimed && !force {
-                continue;
+            let mut checked = false;
+            if target.pipeline.spec.polling.enabled && self.claim_check(&target, force).await? {
+                checked = true;
+                let outcome = match target.pipeline.spec.polling.trigger {
+                    PollTrigger::TouchFile => self.check_touch_file(&target).await,
+                    PollTrigger::NewFiles => self.check_new_files(&target).await,
+                };
+                report.triggered += u64::from(self.record(&target, outcome).await?);
             }
-            report.checked += 1;
-            match self.check_touch_file(&target).await {
-                Ok(started) => {
-                    self.ports()
-                        .polling
-                        .record_poll_result(target.pipeline.id, None)
-                        .await?;
-                    report.triggered += u64::from(started);
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    tracing::warn!(pipeline = %target.pipeline.id, error = %message, "touch-file check failed");
-                    self.ports()
-                        .polling
-                        .record_poll_result(target.pipeline.id, Some(&message))
-                        .await?;
+            if let Some(schedule) = &target.pipeline.spec.schedule {
+                match self.check_schedule(&target, schedule).await {
+                    Ok(None) => checked |= force,
+                    Ok(Some(started)) => {
+                        checked = true;
+                        report.triggered += u64::from(started);
+                    }
+                    Err(e) => {
+                        checked = true;
+                        self.record(&target, Err(e)).await?;
+                    }
                 }
             }
+            report.checked += u64::from(checked);
         }
         Ok(report)
     }
 
+    /// Claims this interval's check of a polled pipeline (always true with `force`).
+    async fn claim_check(&self, target: &PollTarget, force: bool) -> Result<bool, AppError> {
+        let now = self.ports().clock.now();
+        let interval_ms = i64::from(target.pipeline.spec.polling.interval_minutes) * 60_000;
+        let claimed = self
+            .ports()
+            .polling
+            .claim_poll_check(
+                target.pipeline.id,
+                now.plus_millis(if force { 1 } else { -interval_ms }),
+                now,
+            )
+            .await?;
+        Ok(claimed || force)
+    }
+
+    /// Records a check's outcome on the pipeline; returns whether it started a run.
+    async fn record(
+        &self,
+        target: &PollTarget,
+        outcome: Result<bool, AppError>,
+    ) -> Result<bool, AppError> {
+        let (started, error) = match outcome {
+            Ok(started) => (started, None),
+            Err(e) => {
+                let message = e.to_string();
+                tracing::warn!(pipeline = %target.pipeline.id, error = %message, "polling check failed");
+                (false, Some(message))
+            }
+        };
+        self.ports()
+            .polling
+            .record_poll_result(target.pipeline.id, error.as_deref())
+            .await?;
+        Ok(started)
+    }
+
+    /// The connector's source of a polled pipeline, with the timeout of a
+    /// request's source.
+    async fn polled_source(&self, target: &PollTarget) -> Result<ConnectorSource, AppError> {
+        let timeout = Duration::from_millis(self.tunables().source_timeout_ms);
+        Ok(open_known(self.ports(), &target.connector, Some(timeout)).await?)
+    }
+
     async fn check_touch_file(&self, target: &PollTarget) -> Result<bool, AppError> {
         let spec = &target.pipeline.spec;
-        let timeout = Duration::from_millis(self.tunables().source_timeout_ms);
-        let source = open_known(self.ports(), &target.connector, Some(timeout)).await?;
+        let source = self.polled_source(target).await?;
         let key = spec.touch_file_key();
         let Some(info) = source.answer(source.source.head(&key)).await? else {
             return Ok(false);
@@ -146,27 +187,119 @@ impl UseCases {
                 info.last_modified.map_or(0, |t| t.millis())
             )
         });
-        let now = self.ports().clock.now();
+        if target.state.last_etag.as_deref() == Some(etag.as_str()) {
+            return Ok(false);
+        }
+        self.check_no_unfinished_run(target.pipeline.id).await?;
         let metadata = RunMetadata {
             touch_file: Some(key.clone()),
             touch_file_etag: Some(etag.clone()),
             ..RunMetadata::default()
         };
+        let message = format!("Touch file {key} found (ETag {etag})");
+        self.start_polled(target, metadata, message, &etag).await
+    }
+
+    /// The `newFiles` trigger: a run starts when at least one matching file
+    /// is not in the ledger. The batch of new files (with the newest run) is
+    /// the claim, so of several replicas that saw the same batch one starts it.
+    async fn check_new_files(&self, target: &PollTarget) -> Result<bool, AppError> {
+        let spec = &target.pipeline.spec;
+        let source = self.polled_source(target).await?;
+        let listed = listed_files(&source, spec)
+            .await
+            .map_err(AppError::Unprocessable)?;
+        let chosen =
+            choose_files(&*self.ports().ledger, target.pipeline.id, spec, listed, &[]).await?;
+        if chosen.files.is_empty() {
+            return Ok(false);
+        }
+        self.check_no_unfinished_run(target.pipeline.id).await?;
+        let mut digest = Sha256::new();
+        if let Some(run) = &target.last_run {
+            digest.update(run.id.to_string());
+        }
+        for f in &chosen.files {
+            digest.update(f.key.as_bytes());
+            digest.update([0]);
+            digest.update(f.etag.as_deref().unwrap_or_default());
+            digest.update([0]);
+        }
+        let token = format!("new-files:{}", hex::encode(digest.finalize()));
+        let message = format!(
+            "{} new files found ({} already loaded)",
+            chosen.files.len(),
+            chosen.already_loaded
+        );
+        self.start_polled(target, RunMetadata::default(), message, &token)
+            .await
+    }
+
+    /// A scheduled pipeline: `None` when no tick is due, else whether the
+    /// due tick started a run here.
+    async fn check_schedule(
+        &self,
+        target: &PollTarget,
+        schedule: &Schedule,
+    ) -> Result<Option<bool>, AppError> {
+        let cron = CronSchedule::parse(schedule)?;
+        let now = self.ports().clock.now();
+        let since = target
+            .state
+            .last_tick
+            .map_or(target.pipeline.updated_at, |t| {
+                t.max(target.pipeline.updated_at)
+            });
+        let Some(tick) = cron.due(since, now) else {
+            return Ok(None);
+        };
+        self.check_no_unfinished_run(target.pipeline.id).await?;
         let log = vec![LogEntry {
             stage: LogStage::Poll,
-            message: format!("Touch file {key} found (ETag {etag})"),
+            message: format!(
+                "Scheduled run for {tick} (cron `{}`, {})",
+                schedule.cron, schedule.timezone
+            ),
             timestamp: now,
         }];
         let run = self.new_run(
             target.pipeline.id,
-            spec.clone(),
+            target.pipeline.spec.clone(),
+            Trigger::Poll,
+            RunMetadata::default(),
+            log,
+        );
+        let started = self.ports().polling.start_scheduled_run(&run, tick).await?;
+        if started {
+            tracing::info!(pipeline = %target.pipeline.id, run = %run.id, %tick, "cron tick started a run");
+            self.work_created();
+        }
+        Ok(Some(started))
+    }
+
+    /// Starts a polled run once for `claim` (a touch-file ETag or a batch of new files).
+    async fn start_polled(
+        &self,
+        target: &PollTarget,
+        metadata: RunMetadata,
+        message: String,
+        claim: &str,
+    ) -> Result<bool, AppError> {
+        let log = vec![LogEntry {
+            stage: LogStage::Poll,
+            message,
+            timestamp: self.ports().clock.now(),
+        }];
+        let run = self.new_run(
+            target.pipeline.id,
+            target.pipeline.spec.clone(),
             Trigger::Poll,
             metadata,
             log,
         );
-        let started = self.ports().polling.start_polled_run(&run, &etag).await?;
+        let started = self.ports().polling.start_polled_run(&run, claim).await?;
         if started {
-            tracing::info!(pipeline = %target.pipeline.id, run = %run.id, touch_file = %key, "touch file started a run");
+            tracing::info!(pipeline = %target.pipeline.id, run = %run.id, "polling started a run");
             self.work_created();
         }
         Ok(started)

@@ -1,7 +1,9 @@
 //! Runs: start, read, cancel, progress, errors, retry.
 
 use futures::stream::BoxStream;
+use serde::Deserialize;
 use sluice_domain::ids::{PipelineId, RunId};
+use sluice_domain::ledger::{FileSelection, blocked_by_unfinished_run};
 use sluice_domain::pipeline::{PipelineSpec, PipelineStatus};
 use sluice_domain::progress::{PROGRESS_ERROR_LIMIT, RunProgress};
 use sluice_domain::retry::{plan_retry, retry_log_message};
@@ -67,6 +69,71 @@ pub struct RetryOutcome {
     pub log: Vec<LogEntry>,
 }
 
+/// Most keys one `{"reload": [...]}` may name.
+pub const MAX_RELOAD_KEYS: usize = 1_000;
+
+/// The optional body of `POST /pipelines/{id}/runs`: which files to read
+/// besides those the file ledger does not hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunRequest {
+    /// `all` reads every listed file, whatever the ledger says; `new` is the
+    /// usual choice of the strategy made explicit.
+    #[serde(default)]
+    pub files: Option<FileSelection>,
+    /// Keys to read again although the ledger holds them unchanged.
+    #[serde(default)]
+    pub reload: Vec<String>,
+}
+
+impl RunRequest {
+    /// Checks the keys: at most [`MAX_RELOAD_KEYS`], each 1 to 1024
+    /// characters without control characters.
+    pub fn validate(&self) -> Result<(), AppError> {
+        if self.reload.len() > MAX_RELOAD_KEYS {
+            return Err(AppError::invalid(
+                "reload",
+                format!("must name at most {MAX_RELOAD_KEYS} keys"),
+            ));
+        }
+        for (i, key) in self.reload.iter().enumerate() {
+            if key.is_empty() || key.len() > 1024 || key.chars().any(char::is_control) {
+                return Err(AppError::invalid(
+                    format!("reload[{i}]"),
+                    "must be a key of 1 to 1024 characters without control characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True if the run reads files the ledger holds: then it may start even
+    /// though the newest run stopped after committing rows.
+    pub fn forces_reload(&self) -> bool {
+        self.files == Some(FileSelection::All) || !self.reload.is_empty()
+    }
+
+    /// The run's first log lines, saying what was asked.
+    fn log_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.files == Some(FileSelection::All) {
+            lines.push("Reload of every listed file requested (files: all)".to_owned());
+        }
+        if !self.reload.is_empty() {
+            let mut named: Vec<&str> = self.reload.iter().take(20).map(String::as_str).collect();
+            if self.reload.len() > named.len() {
+                named.push("…");
+            }
+            lines.push(format!(
+                "Reload requested for {} files: {}",
+                self.reload.len(),
+                named.join(", ")
+            ));
+        }
+        lines
+    }
+}
+
 fn paused(id: PipelineId) -> AppError {
     AppError::Unprocessable(format!(
         "pipeline {id} is paused; set its status to active to run it"
@@ -111,25 +178,63 @@ impl UseCases {
         }
     }
 
-    /// Starts a run of an active pipeline (admin, editor). `Conflict` when the
-    /// pipeline already has a pending or running run.
+    /// `Unprocessable` when the newest run of the pipeline stopped after
+    /// committing rows of files the ledger does not hold (see
+    /// [`blocked_by_unfinished_run`]): a new run would load them again.
+    pub(crate) async fn check_no_unfinished_run(
+        &self,
+        pipeline_id: PipelineId,
+    ) -> Result<(), AppError> {
+        let newest = PageRequest {
+            limit: 1,
+            cursor: None,
+        };
+        let page = self.ports().runs.list_runs(pipeline_id, &newest).await?;
+        match page.items.first().and_then(blocked_by_unfinished_run) {
+            Some(message) => Err(AppError::Unprocessable(message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts a run of an active pipeline (admin, editor), reading the files
+    /// the ledger does not hold plus what `request` asks. `Conflict` when the
+    /// pipeline already has a pending or running run; `Unprocessable` when
+    /// it is paused, or when its newest run stopped after committing rows and
+    /// `request` does not force a reload.
     pub async fn start_run(
         &self,
         who: &Principal,
         pipeline_id: PipelineId,
+        request: RunRequest,
     ) -> Result<RunView, AppError> {
         who.require(Action::StartRun)?;
+        request.validate()?;
         let pipeline = self.ports().pipelines.get_pipeline(pipeline_id).await?;
         if pipeline.spec.status == PipelineStatus::Paused {
             return Err(paused(pipeline_id));
         }
-        let run = self.new_run(
-            pipeline_id,
-            pipeline.spec,
-            Trigger::Api,
-            RunMetadata::default(),
-            Vec::new(),
-        );
+        if !request.forces_reload() {
+            self.check_no_unfinished_run(pipeline_id).await?;
+        }
+        let mut spec = pipeline.spec;
+        if let Some(files) = request.files {
+            spec.source.files = Some(files);
+        }
+        let now = self.ports().clock.now();
+        let log = request
+            .log_lines()
+            .into_iter()
+            .map(|message| LogEntry {
+                stage: LogStage::Extract,
+                message,
+                timestamp: now,
+            })
+            .collect();
+        let metadata = RunMetadata {
+            reload: request.reload,
+            ..RunMetadata::default()
+        };
+        let run = self.new_run(pipeline_id, spec, Trigger::Api, metadata, log);
         self.ports()
             .runs
             .create_run(&run)
@@ -293,6 +398,7 @@ impl UseCases {
             resumable: Some(plan.resumable),
             touch_file: original.metadata.touch_file.clone(),
             touch_file_etag: original.metadata.touch_file_etag.clone(),
+            reload: Vec::new(),
         };
         let log = vec![LogEntry {
             stage: LogStage::Retry,

@@ -9,6 +9,7 @@ use crate::error::ApiError;
 pub mod api_keys;
 pub mod connectors;
 pub mod errors;
+pub mod files;
 pub mod health;
 pub mod me;
 pub mod pipelines;
@@ -83,6 +84,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/pipelines/{id}/runs", "GET, POST")
                         .route(web::get().to(runs::list))
                         .route(web::post().to(runs::start)),
+                )
+                .service(
+                    resource("/pipelines/{id}/files", "GET, DELETE")
+                        .route(web::get().to(files::ledger))
+                        .route(web::delete().to(files::forget)),
+                )
+                .service(
+                    resource("/pipelines/{id}/runs/{runId}/files", "GET")
+                        .route(web::get().to(files::run_files)),
                 )
                 .service(
                     resource("/pipelines/{id}/dry-run", "POST")

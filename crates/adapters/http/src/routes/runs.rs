@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use sluice_application::usecases::RunView;
+use sluice_application::usecases::{RunRequest, RunView};
 use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::progress::RunProgress;
 use sluice_domain::role::Action;
@@ -10,8 +10,9 @@ use sluice_domain::role::Action;
 use crate::auth::Caller;
 use crate::dto::{DryRunDto, ListPage, RetryResponse, RunDto, RunPage};
 use crate::error::ApiError;
-use crate::request::{ListParams, page_request, path_id};
+use crate::request::{ListParams, optional_json_body, page_request, path_id};
 use crate::state::ApiState;
+use sluice_application::usecases::from_json;
 
 /// The `{id}` and `{runId}` of a run route.
 pub(crate) fn run_path(req: &HttpRequest) -> Result<(PipelineId, RunId), ApiError> {
@@ -24,25 +25,36 @@ fn run_json(status: StatusCode, run: RunView) -> HttpResponse {
 }
 
 /// Start a run of an active pipeline.
+///
+/// The run reads the files the pipeline's `source.files` selects: by default
+/// (`append`, `upsert`) those not in the file ledger or changed since
+/// loaded. The optional body forces a reload: `{"files": "all"}` reads every
+/// listed file, `{"reload": ["key", …]}` those keys as well.
 #[utoipa::path(
     post,
     path = "/api/v1/pipelines/{id}/runs",
     operation_id = "startRun",
     tag = "runs",
     params(("id" = PipelineId, Path, description = "Pipeline id (`pipe_…`)")),
+    request_body(content = Option<crate::dto::StartRunRequest>, description = "Optional: what to read besides the new files"),
     responses(
         (status = 201, description = "The new run (`pending`)", body = RunDto),
         (status = 409, description = "The pipeline already has a pending or running run", body = crate::error::ErrorBody),
-        (status = 422, description = "The pipeline is paused", body = crate::error::ErrorBody)
+        (status = 422, description = "The pipeline is paused, or its newest run stopped after committing rows of files not yet in the ledger (retry that run, or force a reload with `files` or `reload`)", body = crate::error::ErrorBody)
     )
 )]
 pub async fn start(
     Caller(who): Caller,
     state: web::Data<ApiState>,
     req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let id: PipelineId = path_id(&req, "id")?;
-    let run = state.use_cases().start_run(&who, id).await?;
+    let request: RunRequest = match optional_json_body(&req, payload).await? {
+        None | Some(serde_json::Value::Null) => RunRequest::default(),
+        Some(body) => from_json(body)?,
+    };
+    let run = state.use_cases().start_run(&who, id, request).await?;
     Ok(run_json(StatusCode::CREATED, run))
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod connectors;
+mod files;
 mod health;
 mod openapi;
 mod reference;

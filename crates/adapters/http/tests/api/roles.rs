@@ -181,13 +181,30 @@ fn cases(w: &World) -> Vec<Case> {
             WRITERS,
             204,
         ),
+        // The pipeline's newest run failed after committing rows: a new
+        // run must force the reload (or the failed run be retried).
         case(
             Method::POST,
             format!("/api/v1/pipelines/{p}/runs"),
-            None,
+            Some(json!({"files": "all"})),
             WRITERS,
             201,
         ),
+        case(
+            Method::GET,
+            format!("/api/v1/pipelines/{p}/files"),
+            None,
+            ALL,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            format!("/api/v1/pipelines/{p}/files?prefix=data/"),
+            None,
+            WRITERS,
+            200,
+        ),
+        case(Method::GET, format!("{run}/files"), None, ALL, 200),
         case(
             Method::GET,
             format!("/api/v1/pipelines/{p}/runs"),
@@ -230,8 +247,8 @@ async fn every_endpoint_answers_401_403_or_2xx_by_role() {
     let probe_cases = cases(&world(&probe).await);
     let count = probe_cases.len();
     assert_eq!(
-        count, 24,
-        "every authenticated endpoint of the role table, and `/me`"
+        count, 27,
+        "every authenticated endpoint of the role table, `/me` and the file ledger's"
     );
     // Without a valid key: 401 everywhere, with the JSON error body.
     for c in probe_cases {

@@ -377,6 +377,7 @@ impl RunDriver<'_> {
                 key: "data/customers/a.csv".into(),
                 size: total * 10,
                 etag: Some("\"e1\"".into()),
+                last_modified: None,
                 gzip: false,
                 header: Some(vec!["id".into(), "email".into()]),
                 first_row: 1,

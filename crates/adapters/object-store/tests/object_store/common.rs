@@ -270,6 +270,7 @@ pub fn source_file(index: u32, key: &str, gzip: bool) -> SourceFile {
         key: key.to_owned(),
         size: 0,
         etag: None,
+        last_modified: None,
         gzip,
         header: None,
         first_row: 1,

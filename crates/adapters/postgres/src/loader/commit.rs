@@ -11,6 +11,7 @@ use tokio_postgres::Transaction;
 
 use super::copy::{CopyIn, needs_escaping};
 use super::ddl::qualified;
+use super::files::BatchFiles;
 use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, pg_type, shadow_table};
 use crate::error::{DbError, DbResult, IntoCommit};
 use crate::failpoint::CommitStage;
@@ -79,17 +80,26 @@ async fn commit_in(
     }
 
     let valid = c.rows.len() as u64;
-    let loaded = if valid == 0 {
-        0
+    let files = BatchFiles::load(tx, &run, c).await?;
+    let (loaded, per_file) = if valid == 0 {
+        (0, None)
     } else if c.target.key_columns.is_empty() {
-        copy_rows(tx, &destination(warehouse, c.target), c, &run).await?
+        (
+            copy_rows(tx, &destination(warehouse, c.target), c, &run).await?,
+            None,
+        )
     } else {
-        merge_rows(tx, &destination(warehouse, c.target), c, &run).await?
+        let (total, per_file) =
+            merge_rows(tx, &destination(warehouse, c.target), c, &run, &files).await?;
+        (total, Some(per_file))
     };
 
     let mut failed_rows: Vec<u64> = c.errors.iter().map(|e| e.row).collect();
     failed_rows.dedup();
     let failed = failed_rows.len() as u64;
+    files
+        .record(tx, &run, c, per_file.as_ref(), &failed_rows)
+        .await?;
     if !c.errors.is_empty() {
         let mut copy = CopyIn::start(
             tx,
@@ -249,13 +259,15 @@ async fn copy_rows(
 
 /// With key columns: COPY into a temporary staging table, then one
 /// set-based `INSERT … SELECT DISTINCT ON (keys) … ON CONFLICT (keys) DO
-/// UPDATE … WHERE <incoming wins>`. Returns the rows that count as loaded.
+/// UPDATE … WHERE <incoming wins>`. Returns the rows that count as loaded,
+/// in all and per position in `files`.
 async fn merge_rows(
     tx: &Transaction<'_>,
     table: &str,
     c: &BatchCommit<'_>,
     run: &str,
-) -> DbResult<u64> {
+    files: &BatchFiles,
+) -> DbResult<(u64, std::collections::BTreeMap<usize, u64>)> {
     let t = c.target;
     let stage_columns: Vec<String> = t
         .schema
@@ -308,28 +320,48 @@ async fn merge_rows(
             ),
         ),
     };
+    // Written rows are counted per file: `width_bucket` over the files'
+    // first rows gives the file of each written row number.
+    let bounds_param = if t.strategy == LoadStrategy::Replace {
+        "$2"
+    } else {
+        "$3"
+    };
     let sql = format!(
         "WITH written AS ( \
              INSERT INTO {table} AS d ({columns}, {RUN_COLUMN}, {ROW_COLUMN}) \
              SELECT DISTINCT ON ({keys}) {columns}, $1::text, {ROW_COLUMN} \
              FROM pg_temp._sluice_stage ORDER BY {keys}, {ROW_COLUMN} {order} \
              ON CONFLICT ({keys}) DO UPDATE SET {} WHERE {wins} \
-             RETURNING (d.xmax = 0) AS inserted) \
-         SELECT count(*) FILTER (WHERE inserted), count(*) FROM written",
+             RETURNING (d.xmax = 0) AS inserted, d.{ROW_COLUMN} AS row_num) \
+         SELECT width_bucket(row_num, {bounds_param}::bigint[]), \
+                count(*) FILTER (WHERE inserted), count(*) \
+         FROM written GROUP BY 1",
         updates.join(", ")
     );
     let lineage: Vec<String> = t.lineage.iter().map(ToString::to_string).collect();
-    let row = if t.strategy == LoadStrategy::Replace {
-        tx.query_one(&sql, &[&run]).await?
+    let bounds = files.bounds();
+    let rows = if t.strategy == LoadStrategy::Replace {
+        tx.query(&sql, &[&run, &bounds]).await?
     } else {
-        tx.query_one(&sql, &[&run, &lineage]).await?
+        tx.query(&sql, &[&run, &lineage, &bounds]).await?
     };
-    let inserted: i64 = row.try_get(0)?;
-    let written: i64 = row.try_get(1)?;
-    // append and replace count rows that inserted a new key; upsert every row written.
-    Ok(uint8(if t.strategy == LoadStrategy::Upsert {
-        written
-    } else {
-        inserted
-    }))
+    let mut total = 0;
+    let mut per_file = std::collections::BTreeMap::new();
+    for row in rows {
+        let bucket: i32 = row.try_get(0)?;
+        let inserted: i64 = row.try_get(1)?;
+        let written: i64 = row.try_get(2)?;
+        // append and replace count rows that inserted a new key; upsert every row written.
+        let loaded = uint8(if t.strategy == LoadStrategy::Upsert {
+            written
+        } else {
+            inserted
+        });
+        total += loaded;
+        if let Some(position) = usize::try_from(bucket).ok().and_then(|b| b.checked_sub(1)) {
+            *per_file.entry(position).or_insert(0) += loaded;
+        }
+    }
+    Ok((total, per_file))
 }

@@ -4,6 +4,7 @@
 mod commit;
 mod copy;
 mod ddl;
+mod files;
 mod swap;
 
 use async_trait::async_trait;

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod connectors;
+pub(crate) mod ledger;
 mod page;
 mod pipelines;
 mod polling;

@@ -34,28 +34,47 @@ impl PollingStore for PgStore {
         let found: Vec<(PipelineRow, ConnectorRow)> = pipelines::table
             .inner_join(connectors::table)
             .filter(pipelines::active.eq(true))
-            .filter(pipelines::polling_enabled.eq(true))
+            .filter(pipelines::polling_enabled.eq(true).or(diesel::dsl::sql::<
+                diesel::sql_types::Bool,
+            >(
+                "sluice.pipelines.spec ? 'schedule'"
+            )))
             .select((PipelineRow::as_select(), ConnectorRow::as_select()))
             .order(pipelines::id.asc())
             .load(&mut conn)
             .await
             .store("poll targets")?;
         let ids: Vec<String> = found.iter().map(|(p, _)| p.id.clone()).collect();
-        let states: HashMap<String, (Option<String>, Option<Ts>, Option<String>)> =
-            poll_state::table
-                .filter(poll_state::pipeline_id.eq_any(&ids))
-                .select((
-                    poll_state::pipeline_id,
-                    poll_state::last_etag,
-                    poll_state::last_checked_at,
-                    poll_state::last_error,
-                ))
-                .load::<(String, Option<String>, Option<Ts>, Option<String>)>(&mut conn)
-                .await
-                .store("poll targets")?
-                .into_iter()
-                .map(|(id, etag, at, err)| (id, (etag, at, err)))
-                .collect();
+        type StateRow = (
+            String,
+            Option<String>,
+            Option<Ts>,
+            Option<String>,
+            Option<Ts>,
+        );
+        let states: HashMap<String, PollState> = poll_state::table
+            .filter(poll_state::pipeline_id.eq_any(&ids))
+            .select((
+                poll_state::pipeline_id,
+                poll_state::last_etag,
+                poll_state::last_checked_at,
+                poll_state::last_error,
+                poll_state::last_tick,
+            ))
+            .load::<StateRow>(&mut conn)
+            .await
+            .store("poll targets")?
+            .into_iter()
+            .map(|(id, etag, at, err, tick)| {
+                let state = PollState {
+                    last_etag: etag,
+                    last_checked_at: at.map(from_ts),
+                    last_error: err,
+                    last_tick: tick.map(from_ts),
+                };
+                (id, state)
+            })
+            .collect();
         let mut latest: HashMap<String, RunSummaryRow> = run_summaries::table
             .filter(run_summaries::pipeline_id.eq_any(&ids))
             .distinct_on(run_summaries::pipeline_id)
@@ -70,14 +89,7 @@ impl PollingStore for PgStore {
         found
             .into_iter()
             .map(|(p, c)| {
-                let state = states
-                    .get(&p.id)
-                    .map(|(etag, at, err)| PollState {
-                        last_etag: etag.clone(),
-                        last_checked_at: at.map(from_ts),
-                        last_error: err.clone(),
-                    })
-                    .unwrap_or_default();
+                let state = states.get(&p.id).cloned().unwrap_or_default();
                 let last_run = latest
                     .remove(&p.id)
                     .map(RunSummaryRow::into_run)
@@ -135,7 +147,31 @@ impl PollingStore for PgStore {
         Ok(())
     }
 
+    async fn start_scheduled_run(&self, run: &NewRun, tick: Timestamp) -> Result<bool, StoreError> {
+        self.start_claimed_run(run, &PollClaim::Tick(tick)).await
+    }
+
     async fn start_polled_run(&self, run: &NewRun, etag: &str) -> Result<bool, StoreError> {
+        self.start_claimed_run(run, &PollClaim::Etag(etag)).await
+    }
+}
+
+/// What a polled run is started for: a touch-file (or new-files) version,
+/// or a cron tick. Each is remembered in its own column of the polling row.
+enum PollClaim<'a> {
+    Etag(&'a str),
+    Tick(Timestamp),
+}
+
+impl PgStore {
+    /// Starts `run` for `claim` at most once: the pipeline's polling row is
+    /// locked, so every caller for this pipeline queues and sees the claims
+    /// (and runs) its predecessors committed.
+    async fn start_claimed_run(
+        &self,
+        run: &NewRun,
+        claim: &PollClaim<'_>,
+    ) -> Result<bool, StoreError> {
         let key = run.pipeline_id.to_string();
         let mut conn = self.conn().await.store("start polled run")?;
         let started = conn
@@ -145,15 +181,17 @@ impl PollingStore for PgStore {
                     .on_conflict_do_nothing()
                     .execute(conn)
                     .await?;
-                // Every caller for this pipeline queues here; each sees the
-                // ETag (and runs) its predecessors committed.
-                let last: Option<String> = poll_state::table
+                let (last_etag, last_tick): (Option<String>, Option<Ts>) = poll_state::table
                     .find(&key)
-                    .select(poll_state::last_etag)
+                    .select((poll_state::last_etag, poll_state::last_tick))
                     .for_update()
                     .first(conn)
                     .await?;
-                if last.as_deref() == Some(etag) {
+                let taken = match claim {
+                    PollClaim::Etag(etag) => last_etag.as_deref() == Some(*etag),
+                    PollClaim::Tick(tick) => last_tick.is_some_and(|t| from_ts(t) >= *tick),
+                };
+                if taken {
                     return Ok(false);
                 }
                 let active: i64 = runs::table
@@ -166,10 +204,19 @@ impl PollingStore for PgStore {
                     return Ok(false);
                 }
                 insert_run(conn, run, vec![run.id.to_string()]).await?;
-                diesel::update(poll_state::table.find(&key))
-                    .set(poll_state::last_etag.eq(Some(etag)))
-                    .execute(conn)
-                    .await?;
+                let row = diesel::update(poll_state::table.find(&key));
+                match claim {
+                    PollClaim::Etag(etag) => {
+                        row.set(poll_state::last_etag.eq(Some(*etag)))
+                            .execute(conn)
+                            .await?
+                    }
+                    PollClaim::Tick(tick) => {
+                        row.set(poll_state::last_tick.eq(Some(ts(*tick))))
+                            .execute(conn)
+                            .await?
+                    }
+                };
                 Ok(true)
             })
             .await;

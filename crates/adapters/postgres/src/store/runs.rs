@@ -111,7 +111,8 @@ pub(crate) fn is_active_run_conflict(e: &DbError) -> bool {
 
 /// Copies what a resumable retry takes over from `original`: files, rows to
 /// revisit (the original's rejected rows and the revisits it had not
-/// reached), partitions with their checkpoints and loaded/skipped counters.
+/// reached), partitions with their checkpoints and loaded/skipped counters
+/// (per partition and per file; failed rows are revisited, so they restart at 0).
 async fn copy_for_resume(
     conn: &mut AsyncPgConnection,
     retry: &str,
@@ -119,8 +120,10 @@ async fn copy_for_resume(
 ) -> DbResult<()> {
     diesel::sql_query(
         "INSERT INTO sluice.run_files \
-             (run_id, idx, key, size, etag, gzip, header, first_row, row_count) \
-         SELECT $1, idx, key, size, etag, gzip, header, first_row, row_count \
+             (run_id, idx, key, size, etag, gzip, header, first_row, row_count, \
+              last_modified, loaded, skipped, failed) \
+         SELECT $1, idx, key, size, etag, gzip, header, first_row, row_count, \
+                last_modified, loaded, skipped, 0 \
          FROM sluice.run_files WHERE run_id = $2",
     )
     .bind::<Text, _>(retry)

@@ -19,7 +19,7 @@ use tokio::sync::Barrier;
 use tokio_postgres::Client;
 
 use crate::destination::{claim, commit, entry};
-use crate::support::{TestDb, admin};
+use crate::support::{SluiceMigrations, TestDb, admin, store};
 
 /// Loads `rows` (id, name) through a replace run of `p`, up to the point
 /// where every partition is committed; the run is not finalised yet.
@@ -83,8 +83,8 @@ async fn snapshot(c: &Client) -> String {
 
 /// A database with a replace pipeline over `customers` (id, name).
 async fn replace_pipeline() -> (TestDb, PgStore, Fixture, Pipeline) {
-    let db = TestDb::migrated().await;
-    let s = db.store().await;
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = store(&db).await;
     let f = Fixture::new();
     let p = f
         .pipeline(&s, "customers", LoadStrategy::Replace, false)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use sluice_postgres::{PgConfig, PgStore, migrate};
 use sluice_test_db::Migrations;
 
-pub use sluice_test_db::{TestDb, cluster_url};
+pub use sluice_test_db::{TestDb, admin, cluster_url};
 
 /// The schema of this crate's embedded migrations, applied by [`migrate`]:
 /// `TestDb::migrated(&SluiceMigrations)`.

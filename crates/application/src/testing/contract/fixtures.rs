@@ -94,6 +94,7 @@ impl Fixture {
                 format: Default::default(),
                 csv: Default::default(),
                 compression: Default::default(),
+                files: None,
             },
             schema: Schema {
                 columns: vec![
@@ -113,6 +114,7 @@ impl Fixture {
             partitions: 4,
             max_errors: None,
             polling: PollingSpec::default(),
+            schedule: None,
         }
     }
 
@@ -153,18 +155,44 @@ impl Fixture {
 
     /// An extraction result with one file and `partitions` equal ranges of `rows_each` rows.
     pub fn extraction(&self, partitions: u32, rows_each: u64) -> ExtractionResult {
+        self.extraction_in_files(partitions, rows_each, &[u64::from(partitions) * rows_each])
+    }
+
+    /// Like [`Fixture::extraction`], the rows spread over files of `file_rows`
+    /// rows each (`data/customers/f0.csv`, `f1.csv`, …; they must add up).
+    pub fn extraction_in_files(
+        &self,
+        partitions: u32,
+        rows_each: u64,
+        file_rows: &[u64],
+    ) -> ExtractionResult {
         let total = u64::from(partitions) * rows_each;
+        let mut first = 1;
+        let files = file_rows
+            .iter()
+            .enumerate()
+            .map(|(i, rows)| {
+                let f = SourceFile {
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    key: if file_rows.len() == 1 {
+                        "data/customers/a.csv".into()
+                    } else {
+                        format!("data/customers/f{i}.csv")
+                    },
+                    size: rows * 10,
+                    etag: Some(format!("\"e{}\"", i + 1)),
+                    last_modified: Some(T0),
+                    gzip: false,
+                    header: Some(vec!["id".into(), "name".into()]),
+                    first_row: first,
+                    row_count: *rows,
+                };
+                first += rows;
+                f
+            })
+            .collect();
         ExtractionResult {
-            files: vec![SourceFile {
-                index: 0,
-                key: "data/customers/a.csv".into(),
-                size: total * 10,
-                etag: Some("\"e1\"".into()),
-                gzip: false,
-                header: Some(vec!["id".into(), "name".into()]),
-                first_row: 1,
-                row_count: total,
-            }],
+            files,
             partitions: (0..partitions)
                 .map(|i| PartitionRange {
                     index: i,

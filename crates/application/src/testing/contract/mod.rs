@@ -21,6 +21,7 @@
 
 mod fencing;
 mod fixtures;
+mod ledger;
 mod loading;
 mod metadata;
 mod polling;
@@ -29,6 +30,7 @@ pub mod source;
 
 pub use fencing::*;
 pub use fixtures::{Fixture, T0, newest_run};
+pub use ledger::*;
 pub use loading::*;
 pub use metadata::*;
 pub use polling::*;
@@ -36,7 +38,8 @@ pub use queue::*;
 pub use source::SourceFixture;
 
 use crate::ports::{
-    ApiKeyStore, BulkLoader, ConnectorStore, PipelineStore, PollingStore, RunStore, WorkQueue,
+    ApiKeyStore, BulkLoader, ConnectorStore, LedgerStore, PipelineStore, PollingStore, RunStore,
+    WorkQueue,
 };
 use crate::testing::DestinationProbe;
 
@@ -47,6 +50,7 @@ pub trait ContractStore:
     + PipelineStore
     + RunStore
     + PollingStore
+    + LedgerStore
     + WorkQueue
     + BulkLoader
     + DestinationProbe
@@ -60,6 +64,7 @@ impl<T> ContractStore for T where
         + PipelineStore
         + RunStore
         + PollingStore
+        + LedgerStore
         + WorkQueue
         + BulkLoader
         + DestinationProbe
@@ -95,6 +100,11 @@ macro_rules! store_contract_tests {
             a_row_the_destination_refuses_is_a_destination_error,
             polling_checks_are_claimed_once_per_interval,
             polled_runs_start_once_per_etag,
+            scheduled_runs_start_once_per_tick,
+            batch_commits_count_rows_per_file_and_finalize_fills_the_ledger,
+            a_failed_run_leaves_the_ledger_alone,
+            the_ledger_lists_newest_first_and_forgets,
+            a_resumable_retry_takes_over_per_file_counters,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -132,3 +132,72 @@ pub async fn polled_runs_start_once_per_etag<S: ContractStore>(s: Arc<S>) {
     assert_eq!(targets[0].state.last_etag.as_deref(), Some("\"etag-2\""));
     assert_ne!(targets[0].last_run.as_ref().map(|r| r.id), Some(first.id));
 }
+
+/// A scheduled pipeline is a polling target; each cron tick starts one run,
+/// whatever the number of concurrent callers, and never while a run is active.
+pub async fn scheduled_runs_start_once_per_tick<S: ContractStore>(s: Arc<S>) {
+    let f = Fixture::new();
+    let mut p = f.pipeline(&*s, "t", LoadStrategy::Append, false).await;
+    p.spec.schedule = Some(sluice_domain::pipeline::Schedule {
+        cron: "0 2 * * *".into(),
+        timezone: "Europe/Berlin".into(),
+    });
+    s.update_pipeline(&p).await.expect("update");
+    let targets = s.poll_targets().await.expect("targets");
+    assert_eq!(
+        targets.iter().map(|t| t.pipeline.id).collect::<Vec<_>>(),
+        vec![p.id],
+        "a schedule makes a pipeline a target without polling"
+    );
+    assert_eq!(targets[0].state.last_tick, None);
+    let tick = T0.plus_millis(60_000);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        let run = f.new_run(&p);
+        tasks.push(tokio::spawn(async move {
+            s.start_scheduled_run(&run, tick).await
+        }));
+    }
+    let mut started = 0;
+    for t in tasks {
+        started += u32::from(t.await.expect("join").expect("start"));
+    }
+    assert_eq!(started, 1, "one run per tick");
+    let first = newest_run(&*s, p.id).await.expect("a run");
+    let later = tick.plus_millis(86_400_000);
+    assert!(
+        !s.start_scheduled_run(&f.new_run(&p), later)
+            .await
+            .expect("start"),
+        "not while a run is active"
+    );
+    let entry = LogEntry {
+        stage: LogStage::Cancel,
+        message: "done".into(),
+        timestamp: T0,
+    };
+    s.cancel_run(first.id, T0, &entry).await.expect("cancel");
+    assert!(
+        !s.start_scheduled_run(&f.new_run(&p), tick)
+            .await
+            .expect("start"),
+        "a tick starts one run, ever"
+    );
+    // The touch-file claim is its own: an ETag does not consume a tick.
+    assert!(
+        s.start_polled_run(&f.new_run(&p), "\"etag-1\"")
+            .await
+            .expect("start")
+    );
+    let second = newest_run(&*s, p.id).await.expect("a run");
+    s.cancel_run(second.id, T0, &entry).await.expect("cancel");
+    assert!(
+        s.start_scheduled_run(&f.new_run(&p), later)
+            .await
+            .expect("start")
+    );
+    let targets = s.poll_targets().await.expect("targets");
+    assert_eq!(targets[0].state.last_tick, Some(later));
+    assert_eq!(targets[0].state.last_etag.as_deref(), Some("\"etag-1\""));
+}

@@ -71,16 +71,16 @@ fn batch_winners(c: &BatchCommit<'_>, key_idx: &[usize]) -> (Vec<RowValues>, u64
     (winners, valid)
 }
 
-/// Writes `winners` into `table` by the target's strategy; returns the rows
-/// that count as loaded.
+/// Writes `winners` into `table` by the target's strategy; returns the
+/// numbers of the rows that count as loaded.
 fn write_rows(
     table: &mut Table,
     target: &LoadTarget,
     run_id: RunId,
     key_idx: &[usize],
     winners: Vec<RowValues>,
-) -> u64 {
-    let mut loaded = 0u64;
+) -> Vec<u64> {
+    let mut loaded = Vec::new();
     for (row, values) in winners {
         let stored = StoredRow {
             values,
@@ -89,7 +89,7 @@ fn write_rows(
         };
         if key_idx.is_empty() {
             table.rows.push(stored);
-            loaded += 1;
+            loaded.push(row);
             continue;
         }
         let key = key_of(key_idx, &stored.values);
@@ -97,7 +97,7 @@ fn write_rows(
             None => {
                 table.index.insert(key, table.rows.len());
                 table.rows.push(stored);
-                loaded += 1;
+                loaded.push(row);
             }
             Some(at) => {
                 let Some(existing) = table.rows.get_mut(at) else {
@@ -106,7 +106,7 @@ fn write_rows(
                 if incoming_wins(target.strategy, &target.lineage, existing, row) {
                     *existing = stored;
                     if target.strategy == LoadStrategy::Upsert {
-                        loaded += 1;
+                        loaded.push(row);
                     }
                 }
             }
@@ -165,8 +165,9 @@ fn check_fence(s: &State, c: &BatchCommit<'_>) -> Result<(), CommitError> {
 }
 
 /// Writes the batch's valid rows into the destination (or shadow) table, all
-/// or nothing; returns `(valid, loaded)`.
-fn load_rows(s: &mut State, c: &BatchCommit<'_>) -> Result<(u64, u64), CommitError> {
+/// or nothing; returns how many rows were valid and the numbers of those
+/// loaded.
+fn load_rows(s: &mut State, c: &BatchCommit<'_>) -> Result<(u64, Vec<u64>), CommitError> {
     let t = c.target;
     let key_idx: Vec<usize> = t
         .key_columns
@@ -195,6 +196,37 @@ fn load_rows(s: &mut State, c: &BatchCommit<'_>) -> Result<(u64, u64), CommitErr
     Ok((valid, loaded))
 }
 
+/// Adds a batch's outcomes to the counters of the files its rows belong to:
+/// valid rows are loaded when in `loaded_rows`, skipped otherwise.
+fn count_files(
+    s: &mut State,
+    run_id: RunId,
+    c: &BatchCommit<'_>,
+    loaded_rows: &[u64],
+    failed_rows: &[u64],
+) {
+    let loaded: std::collections::HashSet<u64> = loaded_rows.iter().copied().collect();
+    let mut deltas: std::collections::BTreeMap<usize, Counters> = std::collections::BTreeMap::new();
+    for (row, _) in c.rows.rows() {
+        if let Some(i) = s.file_of_row(run_id, row) {
+            let d = deltas.entry(i).or_default();
+            if loaded.contains(&row) {
+                d.loaded += 1;
+            } else {
+                d.skipped += 1;
+            }
+        }
+    }
+    for row in failed_rows {
+        if let Some(i) = s.file_of_row(run_id, *row) {
+            deltas.entry(i).or_default().failed += 1;
+        }
+    }
+    for (i, d) in deltas {
+        s.count_file(run_id, i, d);
+    }
+}
+
 #[async_trait]
 impl BulkLoader for InMemoryStore {
     async fn prepare_destination(&self, target: &LoadTarget) -> Result<(), StoreError> {
@@ -211,11 +243,13 @@ impl BulkLoader for InMemoryStore {
     async fn commit_batch(&self, c: BatchCommit<'_>) -> Result<CommitOutcome, CommitError> {
         let mut s = self.lock()?;
         check_fence(&s, &c)?;
-        let (valid, loaded) = load_rows(&mut s, &c)?;
+        let (valid, loaded_rows) = load_rows(&mut s, &c)?;
+        let loaded = loaded_rows.len() as u64;
         let (run_id, index) = (c.claim.run_id, c.claim.range.index);
         let mut failed_rows: Vec<u64> = c.errors.iter().map(|e| e.row).collect();
         failed_rows.dedup();
         let failed = failed_rows.len() as u64;
+        count_files(&mut s, run_id, &c, &loaded_rows, &failed_rows);
         // Stored text cannot hold NUL (PostgreSQL refuses it): it becomes U+FFFD.
         s.errors
             .entry(run_id)

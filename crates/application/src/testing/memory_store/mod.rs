@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod connectors;
+mod ledger;
 mod loader;
 mod pipelines;
 mod polling;
@@ -77,6 +78,10 @@ struct State {
     pipelines: BTreeMap<PipelineId, Pipeline>,
     runs: BTreeMap<RunId, RunRec>,
     files: HashMap<RunId, Vec<SourceFile>>,
+    /// Per-file counters, parallel to `files`.
+    file_counts: HashMap<RunId, Vec<Counters>>,
+    ledger: HashMap<PipelineId, BTreeMap<String, ledger::LedgerRec>>,
+    ledger_seq: u64,
     partitions: HashMap<RunId, Vec<PartRec>>,
     errors: HashMap<RunId, Vec<RowError>>,
     rejected: HashMap<RunId, BTreeMap<u64, (u32, RejectedRow)>>,

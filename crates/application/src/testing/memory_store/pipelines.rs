@@ -75,6 +75,7 @@ impl PipelineStore for InMemoryStore {
         for r in gone {
             s.runs.remove(&r);
             s.files.remove(&r);
+            s.file_counts.remove(&r);
             s.partitions.remove(&r);
             s.errors.remove(&r);
             s.rejected.remove(&r);
@@ -82,6 +83,7 @@ impl PipelineStore for InMemoryStore {
             s.logs.remove(&r);
         }
         s.poll.remove(&id);
+        s.ledger.remove(&id);
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ impl PollingStore for InMemoryStore {
         let s = self.lock()?;
         let mut out = Vec::new();
         for p in s.pipelines.values() {
-            if p.spec.status != PipelineStatus::Active || !p.spec.polling.enabled {
+            if p.spec.status != PipelineStatus::Active || !p.spec.is_watched() {
                 continue;
             }
             let Some((connector, _)) = s.connectors.get(&p.spec.connector_id) else {
@@ -77,6 +77,21 @@ impl PollingStore for InMemoryStore {
         }
         s.insert_run(run, vec![run.id])?;
         s.poll.entry(run.pipeline_id).or_default().last_etag = Some(etag.to_owned());
+        Ok(true)
+    }
+
+    async fn start_scheduled_run(&self, run: &NewRun, tick: Timestamp) -> Result<bool, StoreError> {
+        let mut s = self.lock()?;
+        if s.poll
+            .get(&run.pipeline_id)
+            .and_then(|p| p.last_tick)
+            .is_some_and(|t| t >= tick)
+            || s.has_active_run(run.pipeline_id)
+        {
+            return Ok(false);
+        }
+        s.insert_run(run, vec![run.id])?;
+        s.poll.entry(run.pipeline_id).or_default().last_tick = Some(tick);
         Ok(true)
     }
 }

@@ -305,7 +305,9 @@ impl WorkQueue for InMemoryStore {
                 .status
                 .finish(counters.failed)
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
-            if rec.run.load_strategy == LoadStrategy::Replace {
+            // A run that read no file (nothing new) leaves the table alone.
+            let read_files = s.files.get(&run_id).is_some_and(|f| !f.is_empty());
+            if rec.run.load_strategy == LoadStrategy::Replace && read_files {
                 let shadow = s.shadows.remove(&run_id).unwrap_or_default();
                 s.tables
                     .insert(rec.spec.destination.table.as_str().to_owned(), shadow);
@@ -323,6 +325,7 @@ impl WorkQueue for InMemoryStore {
             rec.run.status = status;
             rec.run.finished_at = Some(now);
             let rec = rec.clone();
+            s.ledger_run(run_id, rec.run.pipeline_id, now);
             out.push(FinalizedRun {
                 run: s.run_view(&rec),
                 spec: rec.spec.clone(),

@@ -92,7 +92,15 @@ impl RunStore for InMemoryStore {
         rec.resume = true;
         rec.run.total_rows = orig.run.total_rows;
         rec.run.partition_count = orig.run.partition_count;
+        let counts: Vec<Counters> = s
+            .file_counts
+            .get(&original)
+            .into_iter()
+            .flatten()
+            .map(|c| Counters { failed: 0, ..*c })
+            .collect();
         s.files.insert(run.id, files);
+        s.file_counts.insert(run.id, counts);
         s.partitions.insert(run.id, parts);
         s.revisits.insert(run.id, revisits);
         Ok(())
