@@ -3,7 +3,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -203,15 +203,19 @@ impl Cluster {
     /// and waits until it accepts connections. [`Error::InUse`] when another
     /// process supervises it; a server left running by a supervisor that
     /// was killed is stopped and started again under this one.
-    pub fn start(options: Options) -> Result<Self, Error> {
+    pub fn start(mut options: Options) -> Result<Self, Error> {
         let binaries = binaries::find(options.bin_dir.as_deref())?;
         let run_as = RunAs::detect(&options.service_user)?;
-        std::fs::create_dir_all(&options.data_dir).map_err(|e| {
+        let failed = |e: std::io::Error| {
             Error::failed(
                 "creating the data directory",
                 format!("{}: {e}", options.data_dir.display()),
             )
-        })?;
+        };
+        std::fs::create_dir_all(&options.data_dir).map_err(failed)?;
+        // PostgreSQL's programs run elsewhere (their working directory may
+        // not be ours): every path they get is absolute.
+        options.data_dir = std::fs::canonicalize(&options.data_dir).map_err(failed)?;
         let lock = lock::acquire(&options.data_dir)?;
         let layout = Layout::prepare(&options.data_dir, &options.fallback_root, &run_as)?;
         let mut cluster = Self {
@@ -395,11 +399,14 @@ impl Cluster {
         let step = "starting PostgreSQL";
         let port = free_port()?;
         let log_path = self.layout.log_file();
+        // Private: the log may quote values of rows that failed to load.
         let log = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&log_path)
             .map_err(|e| Error::failed(step, format!("{}: {e}", log_path.display())))?;
+        let _ = self.run_as.own(&log_path);
         let log_err = log.try_clone().map_err(|e| Error::failed(step, e))?;
         let mut cmd = self.command("postgres");
         cmd.arg("-D")

@@ -46,9 +46,15 @@ pub enum Command {
 /// Database settings.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// PostgreSQL for metadata, queue and warehouse: postgres://user:password@host:port/db
+    /// PostgreSQL for metadata, queue and warehouse:
+    /// postgres://user:password@host:port/db. Unset: `sluice serve` runs a
+    /// private PostgreSQL of its own under --data-dir, and the other
+    /// commands use the one a `sluice serve` runs there.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Where the embedded PostgreSQL keeps its cluster when DATABASE_URL is unset.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./sluice-data")]
+    pub data_dir: std::path::PathBuf,
     /// PEM file of the certificates that may sign the database's certificate,
     /// for `sslmode=require` in `DATABASE_URL` (default: the system's roots).
     #[arg(long, env = "SLUICE_DATABASE_CA_FILE")]

@@ -10,6 +10,7 @@
 //! Every setting is an environment variable and a flag (see `--help`).
 
 mod config;
+mod embedded;
 mod http;
 mod runtime;
 mod telemetry;
