@@ -43,7 +43,7 @@ mod identity;
 mod layout;
 mod lock;
 
-pub use binaries::{Binaries, install_hint};
+pub use binaries::{Binaries, find as find_binaries, install_hint};
 pub use cluster::{Auth, Cluster, ExitWatch, Options, Running};
 pub use error::Error;
 pub use identity::is_root;
