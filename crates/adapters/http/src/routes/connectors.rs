@@ -9,7 +9,7 @@ use sluice_domain::ids::ConnectorId;
 use sluice_domain::role::Action;
 
 use crate::auth::Caller;
-use crate::dto::{ConnectorCheckDto, ConnectorPage, ListPage};
+use crate::dto::{self, ConnectorCheckDto, ConnectorPage};
 use crate::error::ApiError;
 use crate::request::{
     ListParams, decode_body, hide_secret_values, json_body, page_request, path_id,
@@ -32,7 +32,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(&req)?;
     let connectors = state.app().list_connectors(&who, &page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::from(connectors)))
+    Ok(HttpResponse::Ok().json(dto::page(connectors, |c| c)))
 }
 
 /// Create a connector.
@@ -156,5 +156,5 @@ pub async fn test(
 ) -> Result<HttpResponse, ApiError> {
     let id: ConnectorId = path_id(&req, "id")?;
     let check = state.app().test_connector(&who, id).await?;
-    Ok(HttpResponse::Ok().json(ConnectorCheckDto::from(check)))
+    Ok(HttpResponse::Ok().json(dto::connector_check(check)))
 }

@@ -7,7 +7,7 @@ use sluice_domain::progress::RunProgress;
 use sluice_domain::run::Run;
 
 use crate::auth::Caller;
-use crate::dto::{DryRunDto, ListPage, RetryResponse, RunDto, RunPage};
+use crate::dto::{self, DryRunDto, RetryResponse, RunDto, RunPage};
 use crate::error::ApiError;
 use crate::request::{ListParams, page_request, path_id};
 use crate::state::ApiState;
@@ -96,7 +96,7 @@ pub async fn dry_run(
         Some(raw) => Some(raw.parse::<u64>().map_err(|_| invalid())?),
     };
     let report = state.app().dry_run(&who, id, rows).await?;
-    Ok(HttpResponse::Ok().json(DryRunDto::from(report)))
+    Ok(HttpResponse::Ok().json(dto::dry_run(report)))
 }
 
 /// List a pipeline's runs (newest first).
@@ -117,7 +117,7 @@ pub async fn list(
     let page = page_request(&req)?;
     let runs = state.app().list_runs(&who, id, &page).await?;
     let now = state.app().ports().clock.now();
-    Ok(HttpResponse::Ok().json(ListPage::from_page(runs, |r| RunDto::new(r, now))))
+    Ok(HttpResponse::Ok().json(dto::page(runs, |r| RunDto::new(r, now))))
 }
 
 /// Get a run with its counters.
