@@ -71,6 +71,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         "/api/v1/pipelines/{id}/runs/{runId}/retry",
         Action::RetryRun,
     ),
+    ("get", "/api/v1/runs/{runId}", Action::ReadRuns),
 ];
 
 #[derive(OpenApi)]
@@ -106,6 +107,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         routes::runs::progress,
         routes::errors::export,
         routes::runs::retry,
+        routes::runs::find,
         routes::health::healthz,
         routes::health::readyz,
         routes::health::metrics,

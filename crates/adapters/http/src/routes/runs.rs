@@ -142,6 +142,29 @@ pub async fn get(
     Ok(run_json(&state, StatusCode::OK, run))
 }
 
+/// Get a run by its id alone.
+///
+/// The same answer as `GET /pipelines/{id}/runs/{runId}`, for a caller that
+/// knows only the run's id; its `pipelineId` leads to the run's other
+/// endpoints.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{runId}",
+    operation_id = "findRun",
+    tag = "runs",
+    params(("runId" = RunId, Path, description = "Run id (`run_…`)")),
+    responses((status = 200, description = "The run", body = RunDto))
+)]
+pub async fn find(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let run_id: RunId = path_id(&req, "runId")?;
+    let run = state.app().find_run(&who, run_id).await?;
+    Ok(run_json(&state, StatusCode::OK, run))
+}
+
 /// Cancel a pending or running run.
 #[utoipa::path(
     post,

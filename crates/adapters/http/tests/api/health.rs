@@ -92,6 +92,9 @@ impl RunStore for DatabaseDown {
     async fn get_run(&self, _: PipelineId, _: RunId) -> Result<Run, StoreError> {
         down()
     }
+    async fn run_pipeline(&self, _: RunId) -> Result<PipelineId, StoreError> {
+        down()
+    }
     async fn run_spec(&self, _: RunId) -> Result<PipelineSpec, StoreError> {
         down()
     }
