@@ -11,8 +11,10 @@
 use std::borrow::Cow;
 
 mod error;
+mod operations;
 
 pub use error::{ErrorBody, ErrorDetail};
+pub use operations::{OPERATION_ACTIONS, allowed_roles};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use sluice_domain::connector::ConnectorType;
