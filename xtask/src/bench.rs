@@ -803,7 +803,7 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     );
 
     // A cluster of its own: the test cluster may be in use by `cargo xtask test`.
-    let pg = Postgres::start("pg-bench", true)?;
+    let pg = Postgres::start("pg-bench")?;
     let moto = Moto::start()?;
     eprintln!(
         "bench: PostgreSQL on 127.0.0.1:{}, S3 server on {}",

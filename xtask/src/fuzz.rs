@@ -102,7 +102,7 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         })?;
     std::fs::create_dir_all(state_dir()).map_err(|e| e.to_string())?;
     let st = schemathesis()?;
-    let pg = Postgres::start("pg", true)?;
+    let pg = Postgres::start("pg")?;
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -7,8 +7,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::infra::pg::Postgres;
-use crate::infra::{Res, cargo, root, state_dir, wait_for_port};
+use crate::infra::{Res, cargo, root, state_dir};
 
 const BIND: &str = "127.0.0.1:8080";
 
@@ -190,8 +189,9 @@ impl Drop for ServerGuard {
     }
 }
 
-/// Starts PostgreSQL (or reuses it) and `sluice serve`, sets up the demo, and
-/// waits for Ctrl-C.
+/// Starts `sluice serve` on its embedded PostgreSQL (the zero-setup
+/// default, under `target/xtask/sluice-data`), sets up the demo, and waits
+/// for Ctrl-C.
 pub fn run(args: &[String]) -> Res<ExitCode> {
     let release = args.iter().any(|a| a == "--release");
     std::fs::create_dir_all(state_dir()).map_err(|e| e.to_string())?;
@@ -201,25 +201,35 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
 
-    let pg = Postgres::start("pg", true)?;
-    pg.ensure_database("sluice")?;
     let bin = build_sluice(release)?;
     let key = admin_key()?;
     let data = root().join("data");
     write_demo_files(&data.join("demo"))?;
 
-    let child = Command::new(&bin)
+    let mut child = Command::new(&bin)
         .arg("serve")
         .current_dir(root())
-        .env("DATABASE_URL", pg.url("sluice"))
+        .env_remove("DATABASE_URL")
+        .env("SLUICE_DATA_DIR", state_dir().join("sluice-data"))
         .env("SLUICE_BIND", BIND)
         .env("SLUICE_ADMIN_KEY", &key)
         .env("SLUICE_LOCAL_ROOTS", "./data")
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start sluice: {e}"))?;
+    // Until it listens, a failure to start (the embedded PostgreSQL's
+    // included) is sluice's own one-line message: stop waiting then.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(BIND).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("sluice serve exited ({status})"));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("sluice serve did not listen on 127.0.0.1:8080 within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _server = ServerGuard(child);
-    wait_for_port(8080, "sluice serve", Duration::from_secs(60))?;
     let (status, _) = http("GET", "/healthz", &key, None)?;
     if status != 200 {
         return Err(format!("/healthz answered {status}"));
@@ -239,10 +249,7 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     if let (Some(p), Some(r)) = (&pipeline, &demo_run) {
         println!("  the demo run: http://{BIND}/#/pipelines/{p}/runs/{r}");
     }
-    println!(
-        "\nSluice is running on http://{BIND}  (PostgreSQL on 127.0.0.1:{})\n",
-        pg.port
-    );
+    println!("\nSluice is running on http://{BIND}\n");
     println!("Admin API key:\n  {key}\n");
     println!("Try:");
     println!("  curl -s http://{BIND}/healthz");

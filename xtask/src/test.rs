@@ -63,7 +63,7 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
             (None, url)
         }
         _ => {
-            let pg = Postgres::start("pg", true)?;
+            let pg = Postgres::start("pg")?;
             let url = pg.url("postgres");
             eprintln!("xtask: PostgreSQL on 127.0.0.1:{}", pg.port);
             (Some(pg), url)

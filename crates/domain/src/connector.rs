@@ -500,7 +500,7 @@ pub fn validate_name(name: &str, field: &str) -> Result<(), DomainError> {
 }
 
 /// A stored connector as every role may see it (no secrets).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Connector {

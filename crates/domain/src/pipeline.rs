@@ -532,6 +532,32 @@ pub struct Pipeline {
     pub updated_at: Timestamp,
 }
 
+/// Read back as written: the definition is decoded from the members other
+/// than `id`, `createdAt` and `updatedAt` (serde cannot flatten into a
+/// definition that refuses unknown members).
+impl<'de> Deserialize<'de> for Pipeline {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut members = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut take = |name: &'static str| {
+            members
+                .remove(name)
+                .ok_or_else(|| D::Error::missing_field(name))
+        };
+        let id = serde_json::from_value(take("id")?).map_err(D::Error::custom)?;
+        let created_at = serde_json::from_value(take("createdAt")?).map_err(D::Error::custom)?;
+        let updated_at = serde_json::from_value(take("updatedAt")?).map_err(D::Error::custom)?;
+        let spec =
+            serde_json::from_value(serde_json::Value::Object(members)).map_err(D::Error::custom)?;
+        Ok(Self {
+            id,
+            spec,
+            created_at,
+            updated_at,
+        })
+    }
+}
+
 /// The schema of a stored pipeline: every property of [`PipelineSpec`] plus
 /// `id`, `createdAt` and `updatedAt`. Written by hand because the derived
 /// schema of a flattened `deny_unknown_fields` struct is an `allOf` whose
@@ -603,6 +629,23 @@ mod tests {
             Err(DomainError::InvalidField { field, .. }) => field,
             other => panic!("expected a field error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_stored_pipeline_reads_back_as_written() {
+        let pipeline = Pipeline {
+            id: PipelineId::parse("pipe_01J9Z8Y7X6W5V4T3S2R1Q0P9NM").expect("id"),
+            spec: parse(base()),
+            created_at: Timestamp(1_700_000_000_000),
+            updated_at: Timestamp(1_700_000_360_000),
+        };
+        let json = serde_json::to_value(&pipeline).expect("json");
+        let back: Pipeline = serde_json::from_value(json.clone()).expect("read back");
+        assert_eq!(back, pipeline);
+        let mut no_id = json;
+        no_id.as_object_mut().expect("object").remove("id");
+        let e = serde_json::from_value::<Pipeline>(no_id).expect_err("id is required");
+        assert!(e.to_string().contains("id"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The progress view of a run, field for field as `docs/api.md` documents
 //! `GET /api/v1/pipelines/{id}/runs/{runId}/progress`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::eta;
 use crate::pipeline::LoadStrategy;
@@ -14,7 +14,7 @@ use crate::validation::RowError;
 pub const PROGRESS_ERROR_LIMIT: usize = 20;
 
 /// One partition in the progress view.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PartitionDetail {
@@ -30,7 +30,7 @@ pub struct PartitionDetail {
 }
 
 /// The progress response.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RunProgress {

@@ -5,9 +5,61 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Sluice: load files from object stores into PostgreSQL, validated, resumable.
+use crate::cli::args::{ApikeysArgs, ConnectorsArgs, PipelinesArgs, PollArgs, RunArgs, RunsArgs};
+
+/// What `sluice --help` says first.
+const ABOUT: &str = "\
+Sluice loads files from object stores (S3 and compatible servers, GCS, Azure, local
+directories, HTTP) into PostgreSQL: every row is validated, loaded in parallel partitions
+and committed exactly once, so a failed run resumes where it stopped. Progress, rejected
+rows, retries and touch-file polling are in its dashboard, its HTTP API and this command.";
+
+/// The command list of `sluice --help`, in two groups (clap lists
+/// subcommands in one); a test checks that it names every command.
+const HELP_TEMPLATE: &str = "\
+{about}
+
+{usage-heading} {usage}
+
+Server commands (where Sluice runs; DATABASE_URL, or an embedded PostgreSQL in SLUICE_DATA_DIR):
+  serve       Serve the dashboard and the API, run workers and touch-file polling
+  worker      Run workers only, sharing the work of the server's database
+  migrate     Apply database migrations and exit
+  apikey      Create an API key directly in the database
+  openapi     Print the OpenAPI document of the HTTP API
+
+Client commands (talk to a running server at SLUICE_URL with SLUICE_API_KEY):
+  connectors  Object stores holding the files: ls, show, create, test, rm
+  pipelines   What to load, from where, into which table: ls, show, create, edit, rm, dry-run
+  apikeys     API keys (admin): ls, create, revoke
+  run         Start a run of a pipeline, and follow it with --follow
+  runs        Runs: ls, show, watch, errors, retry, cancel
+  poll        Touch-file polling: the watched pipelines, or a cycle now with --now
+
+Options:
+{options}{after-help}";
+
+/// The end of `sluice --help`: a first session.
+const AFTER_HELP: &str = "\
+Start here:
+  sluice serve                          # dashboard and API on http://127.0.0.1:8080, its own PostgreSQL
+  export SLUICE_API_KEY=sk_...          # the admin key it prints on its first start
+  sluice connectors create -f connector.json
+  sluice pipelines create -f pipeline.json
+  sluice run 'Daily import' --follow    # progress bars; exit status 0, 2 with rejected rows, 1 if it failed
+
+`sluice <command> --help` tells more about each command.";
+
+/// The `sluice` command.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about)]
+#[command(
+    name = "sluice",
+    version,
+    about = ABOUT,
+    help_template = HELP_TEMPLATE,
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]
@@ -15,14 +67,15 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The log setting of whichever command runs.
+    /// The log setting of whichever command runs (client commands log
+    /// warnings only: their output is for people).
     pub fn log_setting(&self) -> &str {
         match &self.command {
             Command::Serve(a) => &a.db.log,
             Command::Worker(a) => &a.db.log,
             Command::Migrate(a) => &a.log,
             Command::Apikey(ApikeyCommand::Create(a)) => &a.db.log,
-            Command::Openapi => "warn",
+            _ => "warn",
         }
     }
 }
@@ -30,25 +83,45 @@ impl Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API, run in-process workers and the polling scheduler.
+    /// Serve the dashboard and the API, run in-process workers and the
+    /// touch-file polling scheduler. With no DATABASE_URL, on a private
+    /// PostgreSQL of its own under --data-dir.
     Serve(ServeArgs),
     /// Run workers only: they share the work queue with every other process.
     Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
-    /// Manage API keys.
+    /// Manage API keys directly in the database (the client command is `apikeys`).
     #[command(subcommand)]
     Apikey(ApikeyCommand),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Connectors: the object stores holding the files.
+    Connectors(ConnectorsArgs),
+    /// Pipelines: what to load, from where, into which table.
+    Pipelines(PipelinesArgs),
+    /// API keys (admin keys only).
+    Apikeys(ApikeysArgs),
+    /// Start a run of a pipeline; with --follow, watch it to the end.
+    Run(RunArgs),
+    /// Runs: list, show, watch, export errors, retry, cancel.
+    Runs(RunsArgs),
+    /// Touch-file polling: the watched pipelines, or a cycle now.
+    Poll(PollArgs),
 }
 
 /// Database settings.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// PostgreSQL for metadata, queue and warehouse: postgres://user:password@host:port/db
+    /// PostgreSQL for metadata, queue and warehouse:
+    /// postgres://user:password@host:port/db. Unset: `sluice serve` runs a
+    /// private PostgreSQL of its own under --data-dir, and the other
+    /// commands use the one a `sluice serve` runs there.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Where the embedded PostgreSQL keeps its cluster when DATABASE_URL is unset.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./sluice-data")]
+    pub data_dir: std::path::PathBuf,
     /// PEM file of the certificates that may sign the database's certificate,
     /// for `sslmode=require` in `DATABASE_URL` (default: the system's roots).
     #[arg(long, env = "SLUICE_DATABASE_CA_FILE")]
@@ -163,5 +236,57 @@ impl EngineArgs {
         self.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn help_names_every_command_in_its_group() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_help().to_string();
+        assert!(
+            help.starts_with("Sluice loads files from object stores"),
+            "{help}"
+        );
+        let server = help.find("Server commands").expect("server group");
+        let client = help.find("Client commands").expect("client group");
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let line = format!("\n  {} ", sub.get_name());
+            let at = help
+                .find(&line)
+                .unwrap_or_else(|| panic!("`{}` is not in the help:\n{help}", sub.get_name()));
+            let in_server = at > server && at < client;
+            let is_server =
+                ["serve", "worker", "migrate", "apikey", "openapi"].contains(&sub.get_name());
+            assert_eq!(
+                in_server,
+                is_server,
+                "{} is in the wrong group",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn the_client_commands_parse() {
+        for line in [
+            "sluice connectors ls --json",
+            "sluice connectors create -f c.json",
+            "sluice pipelines edit pipe_1 -f patch.json",
+            "sluice pipelines dry-run Customers --rows 100",
+            "sluice apikeys create --role viewer",
+            "sluice run Customers --follow",
+            "sluice runs errors run_1 --csv -o f.csv",
+            "sluice runs retry run_1 --follow",
+            "sluice poll --now",
+        ] {
+            let words = line.split(' ');
+            assert!(Cli::try_parse_from(words).is_ok(), "{line}");
+        }
     }
 }

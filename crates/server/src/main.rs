@@ -1,15 +1,12 @@
-//! `sluice`: the Sluice server, worker and admin CLI.
-//!
-//! ```text
-//! sluice serve          API + in-process workers + polling scheduler
-//! sluice worker         workers only (any number, on any machine)
-//! sluice migrate        apply database migrations and exit
-//! sluice apikey create  print a new API key (shown once)
-//! sluice openapi        print the OpenAPI document
-//! ```
-//! Every setting is an environment variable and a flag (see `--help`).
+//! `sluice`: the Sluice server (`serve`, `worker`, `migrate`, `apikey`,
+//! `openapi`) and a command-line client of its API (`connectors`,
+//! `pipelines`, `apikeys`, `run`, `runs`, `poll`). Every server setting is an
+//! environment variable and a flag; the client reads `SLUICE_URL` and
+//! `SLUICE_API_KEY` (see `--help`).
 
+mod cli;
 mod config;
+mod embedded;
 mod http;
 mod runtime;
 mod telemetry;
@@ -34,16 +31,18 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
+        let done = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
         match cli.command {
-            Command::Serve(args) => runtime::serve(args).await,
-            Command::Worker(args) => runtime::worker(args).await,
-            Command::Migrate(args) => runtime::migrate(args).await,
-            Command::Apikey(cmd) => runtime::apikey(cmd).await,
-            Command::Openapi => runtime::openapi(),
+            Command::Serve(args) => done(runtime::serve(args).await),
+            Command::Worker(args) => done(runtime::worker(args).await),
+            Command::Migrate(args) => done(runtime::migrate(args).await),
+            Command::Apikey(cmd) => done(runtime::apikey(cmd).await),
+            Command::Openapi => done(runtime::openapi()),
+            client => cli::run(client).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("sluice: {message}");
             ExitCode::FAILURE

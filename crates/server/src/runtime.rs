@@ -1,12 +1,13 @@
 //! Wiring: builds the store, the object-store factory and the application,
 //! then runs the requested command.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_application::engine::{Engine, Worker};
 use sluice_application::ports::system::{SystemClock, UlidGenerator};
-use sluice_application::ports::{Ports, WorkerId};
+use sluice_application::ports::{ApiKeyStore, PageRequest, Ports, WorkerId};
 use sluice_application::usecases::UseCases;
 use sluice_application::{Tunables, WorkSignal};
 use sluice_domain::identifier::Identifier;
@@ -17,17 +18,33 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{ApikeyCommand, DbArgs, EngineArgs, ServeArgs, WorkerArgs};
+use crate::embedded::{self, EmbeddedDb};
 
 type Res<T> = Result<T, String>;
 
 /// How long idle workers wait before looking for work again.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
+/// `DATABASE_URL`, when it is set (and not blank).
+fn configured_url(db: &DbArgs) -> Option<&str> {
+    db.database_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+}
+
+/// `DATABASE_URL`, or the embedded PostgreSQL a running `sluice serve`
+/// supervises in the data directory.
 fn database_url(db: &DbArgs) -> Res<String> {
-    match db.database_url.as_deref().map(str::trim) {
-        Some(url) if !url.is_empty() => Ok(url.to_owned()),
-        _ => Err("DATABASE_URL is not set: point it at PostgreSQL, e.g. DATABASE_URL=postgres://user:password@localhost:5432/sluice (or pass --database-url)".into()),
+    if let Some(url) = configured_url(db) {
+        return Ok(url.to_owned());
     }
+    embedded::running_url(&db.data_dir).ok_or_else(|| {
+        format!(
+            "DATABASE_URL is not set and no `sluice serve` runs an embedded PostgreSQL in {}: start `sluice serve` there, or set DATABASE_URL=postgres://user:password@localhost:5432/sluice (or pass --database-url)",
+            db.data_dir.display()
+        )
+    })
 }
 
 /// Applies migrations (under an advisory lock), then connects.
@@ -216,11 +233,67 @@ async fn stop(shutdown: watch::Sender<bool>, mut tasks: JoinSet<()>) {
     }
 }
 
-/// `sluice serve`.
-pub async fn serve(args: ServeArgs) -> Res<()> {
+/// `sluice serve`: with no `DATABASE_URL`, on an embedded PostgreSQL that
+/// it starts first and stops last.
+pub async fn serve(mut args: ServeArgs) -> Res<()> {
+    if configured_url(&args.db).is_some() {
+        return serve_on(args, None).await;
+    }
+    let db = EmbeddedDb::start(&args.db.data_dir).await?;
+    args.db.database_url = Some(db.url());
+    let result = serve_on(args, Some(&db)).await;
+    db.stop().await;
+    result
+}
+
+/// Creates an admin key when the database has never had one (the first
+/// start of an embedded cluster), returning its secret to show once.
+async fn first_admin_key(store: &PgStore, app: &UseCases) -> Res<Option<String>> {
+    let page = PageRequest {
+        limit: 1,
+        cursor: None,
+    };
+    let existing = store
+        .list_api_keys(&page)
+        .await
+        .map_err(|e| format!("cannot read the API keys: {e}"))?;
+    if !existing.items.is_empty() {
+        return Ok(None);
+    }
+    let created = app
+        .issue_api_key("created by sluice serve on first start", Role::Admin)
+        .await
+        .map_err(|e| format!("cannot create the first admin key: {e}"))?;
+    tracing::info!(key = %created.key.id, "first admin key created");
+    Ok(Some(created.secret))
+}
+
+/// What to say once the server listens: where the dashboard and the API
+/// are, which database, and a first key.
+fn banner(addr: SocketAddr, database: &str, first_key: Option<&str>) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let base = format!("http://{host}:{}", addr.port());
+    let mut text = format!(
+        "\nSluice is ready.\n  dashboard  {base}/\n  API        {base}/api/v1  (OpenAPI document: {base}/api/v1/openapi.json)\n  database   {database}\n"
+    );
+    if let Some(key) = first_key {
+        text.push_str(&format!(
+            "\nAn admin API key was created; it is shown only this once (Sluice keeps only its hash):\n  {key}\n\nUse it from a terminal:\n  export SLUICE_URL={base} SLUICE_API_KEY={key}\n  sluice pipelines ls\n"
+        ));
+    }
+    text
+}
+
+async fn serve_on(args: ServeArgs, embedded: Option<&EmbeddedDb>) -> Res<()> {
     let workers = args.engine.worker_count();
     // The API's own store: the engine's workers get theirs (see `spawn_engine`).
     let store = open_store(&args.db, 0).await?;
+    let keys = store.clone();
     let mut tunables = tunables(Some(&args.engine));
     tunables.auth_cache_ms = args.auth_cache_ms;
     let app = UseCases::new(ports(store, Some(&args.engine)), tunables);
@@ -233,6 +306,11 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
             tracing::info!("admin key from SLUICE_ADMIN_KEY created");
         }
     }
+    let first_key = match (embedded, &args.admin_key) {
+        (Some(_), None) => first_admin_key(&keys, &app).await?,
+        _ => None,
+    };
+    drop(keys);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let engine = if workers > 0 {
         Some(spawn_engine(
@@ -251,13 +329,31 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
         Duration::from_secs(args.poll_tick_seconds.max(1)),
         shutdown_rx.clone(),
     ));
-    tracing::info!(bind = %args.bind, workers, "sluice serve starting");
-    let http = crate::http::serve(app.clone(), args.bind)
+    let (http, addrs) = crate::http::serve(app.clone(), args.bind)
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let addr = addrs.first().copied().unwrap_or(args.bind);
+    tracing::info!(bind = %addr, workers, "sluice serve started");
     let handle = http.handle();
     let server = tokio::spawn(http);
-    shutdown_signal().await;
-    tracing::info!("shutting down");
+    let database = embedded.map_or_else(
+        || "PostgreSQL at DATABASE_URL".to_owned(),
+        |db| db.describe(&args.db.data_dir),
+    );
+    println!("{}", banner(addr, &database, first_key.as_deref()));
+    let failure = match embedded {
+        Some(db) => tokio::select! {
+            () = shutdown_signal() => None,
+            reason = embedded::exited(db.exit_watch()) => Some(reason),
+        },
+        None => {
+            shutdown_signal().await;
+            None
+        }
+    };
+    match &failure {
+        Some(reason) => tracing::error!("{reason}; shutting down"),
+        None => tracing::info!("shutting down"),
+    }
     handle.stop(true).await;
     let _ = server.await;
     stop(shutdown_tx, tasks).await;
@@ -275,7 +371,7 @@ pub async fn serve(args: ServeArgs) -> Res<()> {
             );
         }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// Checks the touch files of pipelines whose interval elapsed, every `tick`.

@@ -51,16 +51,6 @@ pub fn wait_for_port(port: u16, what: &str, limit: Duration) -> Res<()> {
     ))
 }
 
-/// True when this process runs as root (PostgreSQL refuses to run as root, so
-/// it is then started as the `postgres` user).
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 /// Runs a command to completion, failing with its stderr.
 pub fn run_quiet(cmd: &mut Command, what: &str) -> Res<()> {
     let out = cmd

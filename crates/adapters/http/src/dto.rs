@@ -1,570 +1,93 @@
-//! Every wire shape of the API that the domain does not define itself: runs
-//! with their counters, the retry answer, API keys, pages, dry runs,
-//! connector tests, polling answers. The application's results carry no
-//! JSON names; this module owns how each one is spelled on the wire, with
-//! one `From` per result. Domain types that already match the wire
-//! (pipelines, connectors, progress, row errors) are serialised as they are.
+//! The API's wire shapes, defined in `sluice-api-types` (shared with the
+//! client), and how application values become them.
 
-use std::borrow::Cow;
+pub use sluice_api_types::*;
 
-use serde::{Deserialize, Serialize};
 use sluice_application::ports::{ApiKey, Page};
 use sluice_application::usecases::{
     ConnectorCheck, CreatedApiKey, DryRunReport, PollReport, PollStatus, RunView,
 };
-use sluice_domain::connector::ConnectorType;
-use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
-use sluice_domain::pipeline::{LoadStrategy, PipelineStatus, PollingSpec};
-use sluice_domain::role::Role;
-use sluice_domain::run::{LogEntry, Run, RunMetadata, Trigger};
-use sluice_domain::status::RunStatus;
-use sluice_domain::time::Timestamp;
-use sluice_domain::validation::RowError;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::{Ref, RefOr};
-use utoipa::{PartialSchema, ToSchema};
 
-/// One page of a list, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListPage<T> {
-    /// The items.
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-// Written by hand: utoipa's derive inlines the item schema into every page
-// type; this one refers to it and names the page after it (`RunPage`).
-impl<T: ToSchema> PartialSchema for ListPage<T> {
-    fn schema() -> RefOr<Schema> {
-        let nullable_string = ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-            .description(Some(
-                "Pass as `cursor` to get the next page; null on the last page.",
-            ));
-        ObjectBuilder::new()
-            .description(Some(format!("One page of {}s, newest first.", T::name())))
-            .property(
-                "items",
-                ArrayBuilder::new().items(Ref::from_schema_name(T::name())),
-            )
-            .required("items")
-            .property("nextCursor", nullable_string)
-            .required("nextCursor")
-            .into()
+/// A store page as a wire page, converting item by item.
+pub fn page<S, T>(page: Page<S>, item: impl Fn(S) -> T) -> ListPage<T> {
+    ListPage {
+        items: page.items.into_iter().map(item).collect(),
+        next_cursor: page.next_cursor,
     }
 }
 
-impl<T: ToSchema> ToSchema for ListPage<T> {
-    fn name() -> Cow<'static, str> {
-        Cow::Owned(format!("{}Page", T::name()))
-    }
-
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((T::name().into_owned(), T::schema()));
-        T::schemas(schemas);
-    }
+/// A run as read, its duration measured when it was read.
+pub fn run(view: RunView) -> RunDto {
+    RunDto::new(view.run, view.read_at)
 }
 
-/// A page of API keys.
-pub type ApiKeyPage = ListPage<ApiKeyDto>;
-/// A page of connectors.
-pub type ConnectorPage = ListPage<sluice_domain::connector::Connector>;
-/// A page of pipelines.
-pub type PipelinePage = ListPage<sluice_domain::pipeline::Pipeline>;
-/// A page of runs.
-pub type RunPage = ListPage<RunDto>;
-/// A page of a pipeline's file ledger.
-pub type LedgerPage = ListPage<sluice_domain::ledger::LedgerEntry>;
-/// A page of a run's files.
-pub type RunFilePage = ListPage<sluice_domain::ledger::RunFile>;
-
-/// The answer of `DELETE /pipelines/{id}/files`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ForgetResponse {
-    /// Ledger entries forgotten (0 when none matched).
-    pub forgotten: u64,
-}
-
-/// The optional body of `POST /pipelines/{id}/runs`. Without a body a run
-/// reads the files its pipeline's `source.files` selects (by default those
-/// not in the file ledger). Documentation only: the application decodes it.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct StartRunRequest {
-    /// `all`: read every listed file, whatever the ledger says (a forced reload).
-    #[schema(nullable = false)]
-    files: Option<sluice_domain::ledger::FileSelection>,
-    /// Keys to read again although the ledger holds them (at most 1000).
-    #[schema(max_items = 1000)]
-    reload: Option<Vec<String>>,
-}
-
-impl<T> From<Page<T>> for ListPage<T> {
-    fn from(page: Page<T>) -> Self {
-        Self::from_page(page, |item| item)
+/// The dry run's report.
+pub fn dry_run(r: DryRunReport) -> DryRunDto {
+    DryRunDto {
+        files_matched: r.files_matched,
+        files_read: r.files_read,
+        rows_checked: r.rows_checked,
+        valid_rows: r.valid_rows,
+        failed_rows: r.failed_rows,
+        errors: r.errors,
+        warnings: r.warnings,
+        complete: r.complete,
     }
 }
 
-impl<T> ListPage<T> {
-    /// Converts a store page item by item.
-    pub fn from_page<S>(page: Page<S>, item: impl Fn(S) -> T) -> Self {
-        Self {
-            items: page.items.into_iter().map(item).collect(),
-            next_cursor: page.next_cursor,
-        }
+/// A key as listed (never its secret).
+pub fn api_key(k: ApiKey) -> ApiKeyDto {
+    ApiKeyDto {
+        id: k.id,
+        name: k.name,
+        role: k.role,
+        prefix: k.prefix,
+        created_at: k.created_at,
+        revoked_at: k.revoked_at,
     }
 }
 
-/// A run with its counters.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(as = Run)]
-#[serde(rename_all = "camelCase")]
-pub struct RunDto {
-    /// Id (`run_…`).
-    pub id: RunId,
-    /// Its pipeline.
-    pub pipeline_id: PipelineId,
-    /// Status.
-    pub status: RunStatus,
-    /// Load strategy, frozen when the run was created.
-    pub load_strategy: LoadStrategy,
-    /// How it started: `api`, `poll` or `retry`.
-    pub trigger: Trigger,
-    /// Rows in the source; null until the source is counted.
-    #[schema(required = true)]
-    pub total_rows: Option<u64>,
-    /// Rows with a committed outcome (loaded + skipped + failed).
-    pub processed_rows: u64,
-    /// Rows written to the destination.
-    pub loaded_rows: u64,
-    /// Rows that failed validation.
-    pub failed_rows: u64,
-    /// Valid rows not written (duplicate key, or a newer version won).
-    pub skipped_rows: u64,
-    /// Partition count (0 until the source is counted).
-    pub partitions: u32,
-    /// Retry and trigger facts (`retryOf`, `resumeFromRow`, `resumable`,
-    /// `touchFile`, `touchFileEtag`), each present only when it applies.
-    pub metadata: RunMetadata,
-    /// Why the run failed, if it did.
-    #[schema(required = true)]
-    pub error: Option<String>,
-    /// Creation time.
-    pub created_at: Timestamp,
-    /// When loading started.
-    #[schema(required = true)]
-    pub started_at: Option<Timestamp>,
-    /// When it reached a terminal status.
-    #[schema(required = true)]
-    pub finished_at: Option<Timestamp>,
-    /// Elapsed milliseconds, to now or to the end.
-    pub duration_ms: u64,
-}
-
-impl From<RunView> for RunDto {
-    /// The wire view of a run, its duration measured when it was read.
-    fn from(view: RunView) -> Self {
-        let duration_ms = view.duration_ms();
-        let run = view.run;
-        Self {
-            id: run.id,
-            pipeline_id: run.pipeline_id,
-            status: run.status,
-            load_strategy: run.load_strategy,
-            trigger: run.trigger,
-            total_rows: run.total_rows,
-            processed_rows: run.counters.processed(),
-            loaded_rows: run.counters.loaded,
-            failed_rows: run.counters.failed,
-            skipped_rows: run.counters.skipped,
-            partitions: run.partition_count,
-            metadata: run.metadata,
-            error: run.error,
-            created_at: run.created_at,
-            started_at: run.started_at,
-            finished_at: run.finished_at,
-            duration_ms,
-        }
+/// A key just created, with its secret.
+pub fn created_api_key(c: CreatedApiKey) -> CreatedApiKeyDto {
+    CreatedApiKeyDto {
+        id: c.key.id,
+        name: c.key.name,
+        role: c.key.role,
+        prefix: c.key.prefix,
+        created_at: c.key.created_at,
+        key: c.secret,
     }
 }
 
-/// The `metadata` of a retry answer: exactly these three fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryMetadata {
-    /// The run retried.
-    pub retry_of: RunId,
-    /// Rows already committed by the original run (0 when not resumable).
-    pub resume_from_row: u64,
-    /// True for `append` and `upsert` (resume), false for `replace` (full re-run).
-    pub resumable: bool,
-}
-
-/// The `201` answer of `POST …/retry`, field for field as `docs/api.md` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryResponse {
-    /// The new run's id.
-    pub id: RunId,
-    /// Its pipeline.
-    pub pipeline_id: PipelineId,
-    /// Always `pending`.
-    pub status: RunStatus,
-    /// Load strategy of the new run.
-    pub load_strategy: LoadStrategy,
-    /// Where the retry resumes.
-    pub metadata: RetryMetadata,
-    /// The new run's log: its first entry has stage `retry`.
-    pub log: Vec<LogEntry>,
-}
-
-impl RetryResponse {
-    /// The answer for a retry of `original`.
-    pub fn new(run: Run, log: Vec<LogEntry>, original: RunId) -> Self {
-        let m = &run.metadata;
-        Self {
-            metadata: RetryMetadata {
-                retry_of: m.retry_of.unwrap_or(original),
-                resume_from_row: m.resume_from_row.unwrap_or(0),
-                resumable: m.resumable.unwrap_or(false),
-            },
-            id: run.id,
-            pipeline_id: run.pipeline_id,
-            status: run.status,
-            load_strategy: run.load_strategy,
-            log,
-        }
+/// The outcome of a connector check.
+pub fn connector_check(c: ConnectorCheck) -> ConnectorCheckDto {
+    ConnectorCheckDto {
+        ok: c.ok,
+        message: c.message,
+        duration_ms: c.duration_ms,
+        identity: c.identity,
     }
 }
 
-/// The body of `GET /me`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WhoAmI {
-    /// The key used (`key_…`).
-    pub key_id: ApiKeyId,
-    /// Its role.
-    pub role: Role,
-}
-
-/// The body of `GET …/errors` with `Accept: application/json` (streamed).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RunErrorsResponse {
-    /// The run.
-    pub run_id: RunId,
-    /// Number of errors.
-    pub total: u64,
-    /// Every validation error in row order; with `limit` or `cursor`, one
-    /// page of them.
-    pub errors: Vec<RowError>,
-    /// Only with `limit` or `cursor`: pass as `cursor` for the next page;
-    /// null on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub next_cursor: Option<Option<String>>,
-}
-
-/// The body of `POST …/dry-run`: what a run would make of the first rows.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(as = DryRun)]
-#[serde(rename_all = "camelCase")]
-pub struct DryRunDto {
-    /// Files the source pattern matches (the touch file excluded).
-    pub files_matched: u64,
-    /// Files read, in the order a run reads them.
-    pub files_read: u64,
-    /// Rows read and validated.
-    pub rows_checked: u64,
-    /// Rows a run would load.
-    pub valid_rows: u64,
-    /// Rows a run would reject.
-    pub failed_rows: u64,
-    /// The first 100 validation errors in row order, numbered as a run would number them.
-    pub errors: Vec<RowError>,
-    /// Header problems a run would log, or fail on.
-    pub warnings: Vec<String>,
-    /// True when these were all the source's rows.
-    pub complete: bool,
-}
-
-impl From<DryRunReport> for DryRunDto {
-    fn from(r: DryRunReport) -> Self {
-        Self {
-            files_matched: r.files_matched,
-            files_read: r.files_read,
-            rows_checked: r.rows_checked,
-            valid_rows: r.valid_rows,
-            failed_rows: r.failed_rows,
-            errors: r.errors,
-            warnings: r.warnings,
-            complete: r.complete,
-        }
+/// One watched pipeline.
+pub fn poll_status(p: PollStatus) -> PollStatusDto {
+    PollStatusDto {
+        id: p.id,
+        name: p.name,
+        connector: p.connector,
+        connector_type: p.connector_type,
+        polling: p.polling,
+        last_run_at: p.last_run_at,
+        last_run_status: p.last_run_status,
+        schedule: p.schedule,
     }
 }
 
-/// An API key as listed (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(as = ApiKey)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyDto {
-    /// Id (`key_…`).
-    pub id: ApiKeyId,
-    /// Label.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// The first characters of the secret, to recognise it.
-    #[schema(example = "sk_1a2b3c4")]
-    pub prefix: String,
-    /// Creation time.
-    pub created_at: Timestamp,
-    /// When it was revoked; null while it works.
-    #[schema(required = true)]
-    pub revoked_at: Option<Timestamp>,
-}
-
-impl From<ApiKey> for ApiKeyDto {
-    fn from(k: ApiKey) -> Self {
-        Self {
-            id: k.id,
-            name: k.name,
-            role: k.role,
-            prefix: k.prefix,
-            created_at: k.created_at,
-            revoked_at: k.revoked_at,
-        }
+/// The outcome of a polling cycle.
+pub fn poll_trigger(r: PollReport) -> PollTriggerResponse {
+    PollTriggerResponse {
+        message: r.message(),
+        checked: r.checked,
+        triggered: r.triggered,
     }
-}
-
-/// The answer of `POST /api-keys`: the only time the secret is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(as = CreatedApiKey)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedApiKeyDto {
-    /// Id (`key_…`).
-    pub id: ApiKeyId,
-    /// Label.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// The first characters of the secret.
-    pub prefix: String,
-    /// Creation time.
-    pub created_at: Timestamp,
-    /// The secret for `Authorization: Bearer …`; store it now, it is never shown again.
-    #[schema(example = "sk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
-    pub key: String,
-}
-
-impl From<CreatedApiKey> for CreatedApiKeyDto {
-    fn from(c: CreatedApiKey) -> Self {
-        Self {
-            id: c.key.id,
-            name: c.key.name,
-            role: c.key.role,
-            prefix: c.key.prefix,
-            created_at: c.key.created_at,
-            key: c.secret,
-        }
-    }
-}
-
-/// The body of `POST /api-keys`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateApiKeyRequest {
-    /// Label (1–200 characters).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
-    /// `admin`, `editor` or `viewer`.
-    pub role: Role,
-}
-
-/// The answer of `POST /connectors/{id}/test`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(as = ConnectorCheck)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectorCheckDto {
-    /// True when the store answered and the credentials worked.
-    pub ok: bool,
-    /// What happened, in plain words.
-    pub message: String,
-    /// How long the check took.
-    pub duration_ms: u64,
-    /// For ambient credentials: the identity the server signed in as (an
-    /// ARN, a service account, a managed identity; never a secret).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity: Option<String>,
-}
-
-impl From<ConnectorCheck> for ConnectorCheckDto {
-    fn from(c: ConnectorCheck) -> Self {
-        Self {
-            ok: c.ok,
-            message: c.message,
-            duration_ms: c.duration_ms,
-            identity: c.identity,
-        }
-    }
-}
-
-/// One watched pipeline in `GET /pipelines/poll`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(as = PollStatus)]
-#[serde(rename_all = "camelCase")]
-pub struct PollStatusDto {
-    /// Pipeline id.
-    pub id: PipelineId,
-    /// Pipeline name.
-    pub name: String,
-    /// Connector name.
-    pub connector: String,
-    /// Connector type.
-    pub connector_type: ConnectorType,
-    /// Polling settings, with the effective prefix.
-    pub polling: PollingSpec,
-    /// Creation time of the newest run; null before the first.
-    #[schema(required = true)]
-    pub last_run_at: Option<Timestamp>,
-    /// Status of the newest run; null before the first.
-    #[schema(required = true)]
-    pub last_run_status: Option<RunStatus>,
-    /// The pipeline's cron schedule; present only when it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<sluice_domain::pipeline::Schedule>,
-}
-
-impl From<PollStatus> for PollStatusDto {
-    fn from(p: PollStatus) -> Self {
-        Self {
-            id: p.id,
-            name: p.name,
-            connector: p.connector,
-            connector_type: p.connector_type,
-            polling: p.polling,
-            last_run_at: p.last_run_at,
-            last_run_status: p.last_run_status,
-            schedule: p.schedule,
-        }
-    }
-}
-
-/// The answer of `GET /pipelines/poll`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct PollStatusResponse {
-    /// Every active pipeline with polling enabled.
-    pub pipelines: Vec<PollStatusDto>,
-    /// Their number.
-    pub total: u64,
-}
-
-/// The answer of `POST /pipelines/poll`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct PollTriggerResponse {
-    /// `Polling cycle complete: checked N pipelines, triggered M runs`.
-    #[schema(example = "Polling cycle complete: checked 3 pipelines, triggered 1 runs")]
-    pub message: String,
-    /// Pipelines whose touch file was checked.
-    pub checked: u64,
-    /// Runs started.
-    pub triggered: u64,
-}
-
-impl From<PollReport> for PollTriggerResponse {
-    fn from(r: PollReport) -> Self {
-        Self {
-            message: r.message(),
-            checked: r.checked,
-            triggered: r.triggered,
-        }
-    }
-}
-
-/// The answer of `/healthz` and `/readyz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct HealthStatus {
-    /// `ok` (alive) or `ready` (the database answers).
-    pub status: &'static str,
-}
-
-/// The members a connector merge patch (RFC 7386) may set; any other member
-/// is refused. Nested objects may carry any subset of their members, and
-/// `null` removes an optional one. Documentation only: the patch is applied to
-/// the stored connector and the result validated as a whole.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct ConnectorPatch {
-    /// Display name.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        nullable = false,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    name: Option<String>,
-    /// Store kind.
-    #[serde(rename = "type")]
-    #[schema(nullable = false)]
-    connector_type: Option<ConnectorType>,
-    /// Settings to change.
-    #[schema(value_type = Option<Object>)]
-    config: Option<serde_json::Value>,
-    /// Replaces every stored secret (write-only).
-    #[schema(value_type = Option<Object>)]
-    credentials: Option<serde_json::Value>,
-}
-
-/// The members a pipeline merge patch (RFC 7386) may set; any other member
-/// is refused. Nested objects may carry any subset of their members, and
-/// `null` removes an optional one (required members cannot be removed).
-/// Documentation only: the patch is applied to the stored definition and the result validated as a whole.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct PipelinePatch {
-    /// Display name.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        nullable = false,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    name: Option<String>,
-    /// `active` or `paused`.
-    status: Option<PipelineStatus>,
-    /// The connector holding the files.
-    #[schema(nullable = false)]
-    connector_id: Option<ConnectorId>,
-    /// Which files and how to read them.
-    #[schema(value_type = Option<Object>, nullable = false)]
-    source: Option<serde_json::Value>,
-    /// Row schema.
-    #[schema(value_type = Option<Object>, nullable = false)]
-    schema: Option<serde_json::Value>,
-    /// Destination table and key.
-    #[schema(value_type = Option<Object>, nullable = false)]
-    destination: Option<serde_json::Value>,
-    /// Load strategy.
-    #[schema(nullable = false)]
-    load_strategy: Option<LoadStrategy>,
-    /// Partitions per run.
-    #[schema(minimum = 1, maximum = 64)]
-    partitions: Option<u32>,
-    /// Failed rows tolerated before a run fails.
-    max_errors: Option<u64>,
-    /// Touch-file or new-file polling.
-    #[schema(value_type = Option<Object>)]
-    polling: Option<serde_json::Value>,
-    /// Cron schedule (`null` removes it).
-    #[schema(value_type = Option<Object>)]
-    schedule: Option<serde_json::Value>,
 }

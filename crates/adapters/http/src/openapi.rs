@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use serde_json::json;
-use sluice_domain::role::{Action, Role};
+use sluice_domain::role::Role;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -20,65 +20,7 @@ use crate::routes;
 /// Name of the bearer security scheme.
 const SCHEME: &str = "apiKey";
 
-/// Every authenticated operation: method, path, and the action it performs.
-pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
-    ("get", "/api/v1/me", Action::ReadOwnKey),
-    ("get", "/api/v1/api-keys", Action::ListApiKeys),
-    ("post", "/api/v1/api-keys", Action::ManageApiKeys),
-    ("delete", "/api/v1/api-keys/{id}", Action::ManageApiKeys),
-    ("get", "/api/v1/connectors", Action::ReadConnectors),
-    ("post", "/api/v1/connectors", Action::WriteConnectors),
-    ("get", "/api/v1/connectors/{id}", Action::ReadConnectors),
-    ("patch", "/api/v1/connectors/{id}", Action::WriteConnectors),
-    ("delete", "/api/v1/connectors/{id}", Action::WriteConnectors),
-    (
-        "post",
-        "/api/v1/connectors/{id}/test",
-        Action::TestConnector,
-    ),
-    ("get", "/api/v1/pipelines", Action::ReadPipelines),
-    ("post", "/api/v1/pipelines", Action::WritePipelines),
-    ("get", "/api/v1/pipelines/{id}", Action::ReadPipelines),
-    ("patch", "/api/v1/pipelines/{id}", Action::WritePipelines),
-    ("delete", "/api/v1/pipelines/{id}", Action::WritePipelines),
-    ("get", "/api/v1/pipelines/poll", Action::ReadPolling),
-    ("post", "/api/v1/pipelines/poll", Action::TriggerPolling),
-    ("post", "/api/v1/pipelines/{id}/runs", Action::StartRun),
-    ("get", "/api/v1/pipelines/{id}/files", Action::ReadRuns),
-    ("delete", "/api/v1/pipelines/{id}/files", Action::StartRun),
-    (
-        "get",
-        "/api/v1/pipelines/{id}/runs/{runId}/files",
-        Action::ReadRuns,
-    ),
-    ("post", "/api/v1/pipelines/{id}/dry-run", Action::StartRun),
-    ("get", "/api/v1/pipelines/{id}/runs", Action::ReadRuns),
-    (
-        "get",
-        "/api/v1/pipelines/{id}/runs/{runId}",
-        Action::ReadRuns,
-    ),
-    (
-        "post",
-        "/api/v1/pipelines/{id}/runs/{runId}/cancel",
-        Action::CancelRun,
-    ),
-    (
-        "get",
-        "/api/v1/pipelines/{id}/runs/{runId}/progress",
-        Action::ReadProgress,
-    ),
-    (
-        "get",
-        "/api/v1/pipelines/{id}/runs/{runId}/errors",
-        Action::ReadErrors,
-    ),
-    (
-        "post",
-        "/api/v1/pipelines/{id}/runs/{runId}/retry",
-        Action::RetryRun,
-    ),
-];
+pub use sluice_api_types::OPERATION_ACTIONS;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -116,6 +58,7 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         routes::files::ledger,
         routes::files::forget,
         routes::files::run_files,
+        routes::runs::find,
         routes::health::healthz,
         routes::health::readyz,
         routes::health::metrics,

@@ -246,6 +246,10 @@ pub trait RunStore: Send + Sync {
     /// if absent or if it belongs to another pipeline.
     async fn get_run(&self, pipeline_id: PipelineId, run_id: RunId) -> Result<Run, StoreError>;
 
+    /// The pipeline a run belongs to (for callers that know only the
+    /// run). `NotFound` if absent.
+    async fn run_pipeline(&self, run_id: RunId) -> Result<PipelineId, StoreError>;
+
     /// The pipeline definition a run executes.
     async fn run_spec(&self, run_id: RunId) -> Result<PipelineSpec, StoreError>;
 

@@ -277,6 +277,14 @@ impl UseCases {
         Ok(self.view(run))
     }
 
+    /// One run, found by its id alone (any role). `NotFound` if absent.
+    pub async fn find_run(&self, who: &Principal, run_id: RunId) -> Result<RunView, AppError> {
+        who.require(Action::ReadRuns)?;
+        let pipeline_id = self.ports().runs.run_pipeline(run_id).await?;
+        let run = self.ports().runs.get_run(pipeline_id, run_id).await?;
+        Ok(self.view(run))
+    }
+
     /// Cancels a pending or running run (admin, editor): workers stop claiming
     /// its partitions and in-flight batches fail their fenced commit. `Unprocessable`
     /// when the run already ended.

@@ -5,7 +5,7 @@ use sluice_domain::ids::ApiKeyId;
 use sluice_domain::role::Action;
 
 use crate::auth::Caller;
-use crate::dto::{ApiKeyDto, ApiKeyPage, CreateApiKeyRequest, CreatedApiKeyDto, ListPage};
+use crate::dto::{self, ApiKeyPage, CreateApiKeyRequest, CreatedApiKeyDto};
 use crate::error::ApiError;
 use crate::request::{ListParams, decode_body, page_request, path_id};
 use crate::state::ApiState;
@@ -27,7 +27,7 @@ pub async fn list(
     who.require(Action::ListApiKeys)?;
     let page = page_request(&req)?;
     let keys = state.use_cases().list_api_keys(&who, &page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::from_page(keys, ApiKeyDto::from)))
+    Ok(HttpResponse::Ok().json(dto::page(keys, dto::api_key)))
 }
 
 /// Create an API key.
@@ -54,7 +54,7 @@ pub async fn create(
         .use_cases()
         .create_api_key(&who, &request.name, request.role)
         .await?;
-    Ok(HttpResponse::Created().json(CreatedApiKeyDto::from(created)))
+    Ok(HttpResponse::Created().json(dto::created_api_key(created)))
 }
 
 /// Revoke an API key; it stops working at once.

@@ -9,7 +9,7 @@ use sluice_domain::ids::ConnectorId;
 use sluice_domain::role::Action;
 
 use crate::auth::Caller;
-use crate::dto::{ConnectorCheckDto, ConnectorPage, ListPage};
+use crate::dto::{self, ConnectorCheckDto, ConnectorPage};
 use crate::error::ApiError;
 use crate::request::{
     ListParams, decode_body, hide_secret_values, json_body, page_request, path_id,
@@ -33,7 +33,7 @@ pub async fn list(
     who.require(Action::ReadConnectors)?;
     let page = page_request(&req)?;
     let connectors = state.use_cases().list_connectors(&who, &page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::from(connectors)))
+    Ok(HttpResponse::Ok().json(dto::page(connectors, |c| c)))
 }
 
 /// Create a connector.
@@ -157,5 +157,5 @@ pub async fn test(
 ) -> Result<HttpResponse, ApiError> {
     let id: ConnectorId = path_id(&req, "id")?;
     let check = state.use_cases().test_connector(&who, id).await?;
-    Ok(HttpResponse::Ok().json(ConnectorCheckDto::from(check)))
+    Ok(HttpResponse::Ok().json(dto::connector_check(check)))
 }

@@ -6,7 +6,7 @@ use sluice_application::ports::ForgetFiles;
 use sluice_domain::ids::PipelineId;
 
 use crate::auth::Caller;
-use crate::dto::{ForgetResponse, LedgerPage, ListPage, RunFilePage};
+use crate::dto::{self, ForgetResponse, LedgerPage, RunFilePage};
 use crate::error::ApiError;
 use crate::request::{ListParams, page_request, path_id};
 use crate::routes::runs::run_path;
@@ -64,7 +64,7 @@ pub async fn ledger(
         .use_cases()
         .list_ledger(&who, id, params.prefix.as_deref(), &page)
         .await?;
-    Ok(HttpResponse::Ok().json(ListPage::from(files)))
+    Ok(HttpResponse::Ok().json(dto::page(files, |f| f)))
 }
 
 /// Forget files, so the next run reads them again.
@@ -124,5 +124,5 @@ pub async fn run_files(
         .use_cases()
         .list_run_files(&who, id, run_id, &page)
         .await?;
-    Ok(HttpResponse::Ok().json(ListPage::from(files)))
+    Ok(HttpResponse::Ok().json(dto::page(files, |f| f)))
 }

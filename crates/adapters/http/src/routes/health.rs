@@ -17,7 +17,9 @@ use crate::state::ApiState;
     responses((status = 200, description = "Alive", body = HealthStatus))
 )]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(HealthStatus { status: "ok" })
+    HttpResponse::Ok().json(HealthStatus {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: the database answers.
@@ -33,7 +35,9 @@ pub async fn healthz() -> HttpResponse {
 )]
 pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     match state.use_cases().readiness().await {
-        Ok(()) => HttpResponse::Ok().json(HealthStatus { status: "ready" }),
+        Ok(()) => HttpResponse::Ok().json(HealthStatus {
+            status: "ready".into(),
+        }),
         Err(e) => {
             // The cause may name hosts; it goes to the log, not to anonymous callers.
             tracing::warn!(error = %e, "readiness check failed");

@@ -116,6 +116,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/pipelines/{id}/runs/{runId}/retry", "POST")
                         .route(web::post().to(runs::retry)),
-                ),
+                )
+                .service(resource("/runs/{runId}", "GET").route(web::get().to(runs::find))),
         );
 }

@@ -7,7 +7,7 @@ use sluice_domain::pipeline::{Pipeline, PipelineSpec};
 use sluice_domain::role::Action;
 
 use crate::auth::Caller;
-use crate::dto::{ListPage, PipelinePage};
+use crate::dto::{self, PipelinePage};
 use crate::error::ApiError;
 use crate::request::{ListParams, decode_body, json_body, page_request, path_id};
 use crate::state::ApiState;
@@ -29,7 +29,7 @@ pub async fn list(
     who.require(Action::ReadPipelines)?;
     let page = page_request(&req)?;
     let pipelines = state.use_cases().list_pipelines(&who, &page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::from(pipelines)))
+    Ok(HttpResponse::Ok().json(dto::page(pipelines, |p| p)))
 }
 
 /// Create a pipeline.

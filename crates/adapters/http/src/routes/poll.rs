@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::auth::Caller;
-use crate::dto::{PollStatusDto, PollStatusResponse, PollTriggerResponse};
+use crate::dto::{self, PollStatusDto, PollStatusResponse, PollTriggerResponse};
 use crate::error::ApiError;
 use crate::state::ApiState;
 
@@ -27,7 +27,7 @@ pub async fn status(
         .poll_status(&who)
         .await?
         .into_iter()
-        .map(PollStatusDto::from)
+        .map(dto::poll_status)
         .collect();
     Ok(HttpResponse::Ok().json(PollStatusResponse {
         total: pipelines.len() as u64,
@@ -51,5 +51,5 @@ pub async fn trigger(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ApiError> {
     let report = state.use_cases().trigger_poll(&who).await?;
-    Ok(HttpResponse::Ok().json(PollTriggerResponse::from(report)))
+    Ok(HttpResponse::Ok().json(dto::poll_trigger(report)))
 }

@@ -8,7 +8,7 @@ use sluice_domain::progress::RunProgress;
 use sluice_domain::role::Action;
 
 use crate::auth::Caller;
-use crate::dto::{DryRunDto, ListPage, RetryResponse, RunDto, RunPage};
+use crate::dto::{self, DryRunDto, RetryResponse, RunDto, RunPage};
 use crate::error::ApiError;
 use crate::request::{ListParams, optional_json_body, page_request, path_id};
 use crate::state::ApiState;
@@ -21,7 +21,7 @@ pub(crate) fn run_path(req: &HttpRequest) -> Result<(PipelineId, RunId), ApiErro
 
 /// A run as JSON, its duration measured when the use case read it.
 fn run_json(status: StatusCode, run: RunView) -> HttpResponse {
-    HttpResponse::build(status).json(RunDto::from(run))
+    HttpResponse::build(status).json(dto::run(run))
 }
 
 /// Start a run of an active pipeline.
@@ -109,7 +109,7 @@ pub async fn dry_run(
         Some(raw) => Some(raw.parse::<u64>().map_err(|_| invalid())?),
     };
     let report = state.use_cases().dry_run(&who, id, rows).await?;
-    Ok(HttpResponse::Ok().json(DryRunDto::from(report)))
+    Ok(HttpResponse::Ok().json(dto::dry_run(report)))
 }
 
 /// List a pipeline's runs (newest first).
@@ -130,7 +130,7 @@ pub async fn list(
     who.require(Action::ReadRuns)?;
     let page = page_request(&req)?;
     let runs = state.use_cases().list_runs(&who, id, &page).await?;
-    Ok(HttpResponse::Ok().json(ListPage::from_page(runs, RunDto::from)))
+    Ok(HttpResponse::Ok().json(dto::page(runs, dto::run)))
 }
 
 /// Get a run with its counters.
@@ -152,6 +152,29 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (id, run_id) = run_path(&req)?;
     let run = state.use_cases().get_run(&who, id, run_id).await?;
+    Ok(run_json(StatusCode::OK, run))
+}
+
+/// Get a run by its id alone.
+///
+/// The same answer as `GET /pipelines/{id}/runs/{runId}`, for a caller that
+/// knows only the run's id; its `pipelineId` leads to the run's other
+/// endpoints.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{runId}",
+    operation_id = "findRun",
+    tag = "runs",
+    params(("runId" = RunId, Path, description = "Run id (`run_…`)")),
+    responses((status = 200, description = "The run", body = RunDto))
+)]
+pub async fn find(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let run_id: RunId = path_id(&req, "runId")?;
+    let run = state.use_cases().find_run(&who, run_id).await?;
     Ok(run_json(StatusCode::OK, run))
 }
 

@@ -467,3 +467,33 @@ async fn poll_post_runs_one_cycle_and_reports_it() {
         )
     );
 }
+
+#[actix_web::test]
+async fn a_run_is_found_by_its_id_alone() {
+    let api = TestApi::new().await;
+    let c = api.connector("Production S3").await;
+    let p = api.pipeline(&c, json!({})).await;
+    let run = api
+        .run(&p, RunPlan::single(5, vec![], RunEnd::Finalize))
+        .await;
+    let nested = api
+        .get(&format!("/api/v1/pipelines/{p}/runs/{run}"), Role::Viewer)
+        .await;
+    let found = api.get(&format!("/api/v1/runs/{run}"), Role::Viewer).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+    let (mut a, mut b) = (nested.json(), found.json());
+    assert_eq!(b["pipelineId"], p.as_str());
+    // Measured at two instants; everything else is the same answer.
+    for v in [&mut a, &mut b] {
+        v.as_object_mut().expect("object").remove("durationMs");
+    }
+    assert_eq!(a, b);
+
+    let missing = api
+        .get("/api/v1/runs/run_01J9Z8Y7X6W5V4T3S2R1Q0P9NM", Role::Viewer)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let malformed = api.get("/api/v1/runs/pipe_1", Role::Viewer).await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json()["error"]["field"], "runId");
+}

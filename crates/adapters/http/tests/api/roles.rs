@@ -101,6 +101,13 @@ fn cases(w: &World) -> Vec<Case> {
     let connector_body = json!({"name": "New", "type": "local", "config": {"root": "./data"}});
     vec![
         case(Method::GET, "/api/v1/me".into(), None, ALL, 200),
+        case(
+            Method::GET,
+            format!("/api/v1/runs/{}", w.failed_run),
+            None,
+            ALL,
+            200,
+        ),
         case(Method::GET, "/api/v1/api-keys".into(), None, ADMIN, 200),
         case(
             Method::POST,
@@ -247,8 +254,8 @@ async fn every_endpoint_answers_401_403_or_2xx_by_role() {
     let probe_cases = cases(&world(&probe).await);
     let count = probe_cases.len();
     assert_eq!(
-        count, 27,
-        "every authenticated endpoint of the role table, `/me` and the file ledger's"
+        count, 28,
+        "every authenticated endpoint of the role table, `/me`, `/runs/{{runId}}` and the file ledger's"
     );
     // Without a valid key: 401 everywhere, with the JSON error body.
     for c in probe_cases {

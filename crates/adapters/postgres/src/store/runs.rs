@@ -365,6 +365,20 @@ impl RunStore for PgStore {
         into_run(row, run_id)
     }
 
+    async fn run_pipeline(&self, run_id: RunId) -> Result<PipelineId, StoreError> {
+        let mut conn = self.conn().await.store("run pipeline")?;
+        let pipeline: String = runs::table
+            .find(run_id.to_string())
+            .select(runs::pipeline_id)
+            .first(&mut conn)
+            .await
+            .optional()
+            .store("run pipeline")?
+            .ok_or_else(|| StoreError::not_found("run", run_id))?;
+        PipelineId::parse(&pipeline)
+            .map_err(|e| StoreError::Internal(format!("stored pipeline id: {e}")))
+    }
+
     async fn run_spec(&self, run_id: RunId) -> Result<PipelineSpec, StoreError> {
         let mut conn = self.conn().await.store("run spec")?;
         let spec: serde_json::Value = runs::table

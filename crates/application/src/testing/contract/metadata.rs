@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
+use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId, Ulid};
 use sluice_domain::pipeline::LoadStrategy;
 use sluice_domain::role::Role;
 use sluice_domain::run::{LogEntry, LogStage};
@@ -336,6 +336,11 @@ pub async fn runs_are_listed_newest_first_and_scoped_to_their_pipeline<S: Contra
     assert_eq!(newest_run(&*s, other.id).await, None);
     assert!(matches!(
         s.get_run(other.id, ids[0]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.run_pipeline(ids[0]).await.expect("its pipeline"), p.id);
+    assert!(matches!(
+        s.run_pipeline(RunId::from_ulid(Ulid(7))).await,
         Err(StoreError::NotFound { .. })
     ));
     let run = s.get_run(p.id, ids[0]).await.expect("get");

@@ -115,6 +115,14 @@ impl RunStore for InMemoryStore {
             .ok_or_else(|| StoreError::not_found("run", run_id))
     }
 
+    async fn run_pipeline(&self, run_id: RunId) -> Result<PipelineId, StoreError> {
+        let s = self.lock()?;
+        s.runs
+            .get(&run_id)
+            .map(|r| r.run.pipeline_id)
+            .ok_or_else(|| StoreError::not_found("run", run_id))
+    }
+
     async fn run_spec(&self, run_id: RunId) -> Result<PipelineSpec, StoreError> {
         let s = self.lock()?;
         s.runs
