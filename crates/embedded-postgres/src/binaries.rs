@@ -90,7 +90,7 @@ pub fn find_in(candidates: impl IntoIterator<Item = PathBuf>) -> Option<Binaries
 }
 
 /// The server programs of this machine: in `explicit` when given, else the
-/// first of [`candidates`]. [`Error::NoBinaries`] names the package to install.
+/// first of the candidate directories. [`Error::NoBinaries`] names the package to install.
 pub fn find(explicit: Option<&Path>) -> Result<Binaries, Error> {
     match explicit {
         Some(dir) => find_in([dir.to_path_buf()]).ok_or_else(|| Error::NoBinaries {

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers and wire types.
 //!
 //! Who may call what is not written per handler: [`OPERATION_ACTIONS`] maps
-//! every authenticated operation to its domain [`Action`], and the roles,
+//! every authenticated operation to its domain [`Action`](sluice_domain::role::Action), and the roles,
 //! the security requirement and the 401/403 responses are derived from the
 //! domain's permission table, so the document cannot drift from it.
 
