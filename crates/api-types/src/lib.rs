@@ -1,7 +1,7 @@
 //! # sluice-api-types
 //!
 //! The wire shapes of Sluice's HTTP API that the domain does not define
-//! itself: runs with their counters, the retry answer of the reference page,
+//! itself: runs with their counters, the retry answer,
 //! API keys, pages, polling answers, the error body. Domain types that
 //! already match the wire (pipelines, connectors, progress, row errors) are
 //! used as they are. The server (`sluice-http`) answers with these types and
@@ -180,7 +180,7 @@ impl RunDto {
     }
 }
 
-/// The `metadata` of a retry answer: exactly the reference page's fields.
+/// The `metadata` of a retry answer: exactly these three fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryMetadata {
@@ -192,7 +192,7 @@ pub struct RetryMetadata {
     pub resumable: bool,
 }
 
-/// The `201` answer of `POST …/retry`, field for field as the reference page.
+/// The `201` answer of `POST …/retry`, field for field as `docs/api.md` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryResponse {

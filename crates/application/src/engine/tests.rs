@@ -1007,8 +1007,13 @@ async fn a_worker_reads_each_partition_once_and_builds_the_run_context_once() {
         1 + 4,
         "one count, then one read per partition"
     );
-    // Another run of the same pipeline is another context.
-    let second = h.run_to_end(p.id).await;
+    // Another run of the same pipeline (reading the file again, which the
+    // ledger holds) is another context.
+    let all = RunRequest {
+        files: Some(sluice_domain::ledger::FileSelection::All),
+        ..RunRequest::default()
+    };
+    let second = h.run_to_end_with(p.id, all).await;
     assert_ne!(second, run_id);
     assert_eq!(counts.opens() - opened_before, 4);
 }
