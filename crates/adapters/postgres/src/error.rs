@@ -124,7 +124,15 @@ fn from_diesel(e: DieselError, what: &'static str) -> StoreError {
                 DatabaseErrorKind::SerializationFailure => {
                     Some(StoreError::Unavailable("concurrent update, retry".into()))
                 }
-                DatabaseErrorKind::ClosedConnection => {
+                // diesel-async reports a connection lost mid-request (no
+                // SQLSTATE: `connection closed`, `error communicating with
+                // the server`) as UnableToSendCommand.
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                    Some(StoreError::Unavailable("database unavailable".into()))
+                }
+                // The server going away or not yet back: 57P01-57P03 and
+                // class 08, which diesel keeps only as the message.
+                _ if is_server_unavailable(info.message()) => {
                     Some(StoreError::Unavailable("database unavailable".into()))
                 }
                 _ if info.message().contains("deadlock detected") => {
@@ -138,11 +146,33 @@ fn from_diesel(e: DieselError, what: &'static str) -> StoreError {
             tracing::warn!(operation = what, error = %info.message(), "database error");
             safe.unwrap_or_else(|| StoreError::Internal("database error".into()))
         }
+        // A transaction whose connection broke cannot be rolled back on it:
+        // the pool drops the connection, and the request may be tried again.
+        DieselError::BrokenTransactionManager => {
+            tracing::warn!(operation = what, error = %e, "database connection lost in a transaction");
+            StoreError::Unavailable("database unavailable".into())
+        }
         _ => {
             tracing::error!(operation = what, error = %e, "database error");
             StoreError::Internal("database error".into())
         }
     }
+}
+
+/// PostgreSQL's own words when it is shutting down, restarting or not yet
+/// accepting connections (SQLSTATE 57P01, 57P02, 57P03), or when the
+/// connection was lost; diesel keeps the message but not the SQLSTATE.
+fn is_server_unavailable(message: &str) -> bool {
+    const SIGNS: [&str; 7] = [
+        "terminating connection due to",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "the database system is not yet accepting connections",
+        "connection closed",
+        "server closed the connection unexpectedly",
+    ];
+    SIGNS.iter().any(|s| message.contains(s)) || message.starts_with("error communicating with")
 }
 
 fn from_pg(e: &tokio_postgres::Error, what: &'static str) -> StoreError {
@@ -258,5 +288,60 @@ pub(crate) trait IntoCommit<T> {
 impl<T, E: Into<DbError>> IntoCommit<T> for Result<T, E> {
     fn fenced(self, what: &'static str) -> Result<T, CommitError> {
         self.map_err(|e| e.into().into_commit(what))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diesel(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        DbError::Diesel(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_owned()),
+        ))
+        .into_store("test")
+    }
+
+    #[test]
+    fn a_lost_or_restarting_database_is_unavailable_on_the_diesel_path() {
+        for (kind, message) in [
+            (DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            (
+                DatabaseErrorKind::UnableToSendCommand,
+                "error communicating with the server: Connection reset by peer",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "the database system is starting up",
+            ),
+            (DatabaseErrorKind::ClosedConnection, "closed"),
+        ] {
+            assert!(
+                matches!(diesel(kind, message), StoreError::Unavailable(_)),
+                "{message}"
+            );
+        }
+        assert!(matches!(
+            DbError::Diesel(DieselError::BrokenTransactionManager).into_store("test"),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn other_database_errors_stay_internal_with_a_fixed_message() {
+        let e = diesel(
+            DatabaseErrorKind::Unknown,
+            "relation \"secret_table\" does not exist",
+        );
+        assert_eq!(e, StoreError::Internal("database error".into()));
     }
 }
