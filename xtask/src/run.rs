@@ -259,7 +259,13 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
             "  curl -s -X POST -H 'Authorization: Bearer {key}' 'http://{BIND}/api/v1/pipelines/{p}/dry-run?rows=100'   # validate, load nothing"
         );
         println!(
-            "  curl -s -X POST -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs"
+            "  curl -s -X POST -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs   # reads only files not loaded yet"
+        );
+        println!(
+            "  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{{\"files\":\"all\"}}' http://{BIND}/api/v1/pipelines/{p}/runs   # reads every file again"
+        );
+        println!(
+            "  curl -s -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/files   # the file ledger"
         );
         println!(
             "  curl -s -H 'Authorization: Bearer {key}' http://{BIND}/api/v1/pipelines/{p}/runs   # then .../runs/<runId>/progress"
