@@ -12,6 +12,7 @@ mod baseline;
 mod data;
 mod http;
 mod latency;
+mod ledger;
 mod procfs;
 mod report;
 mod server;
@@ -49,6 +50,9 @@ const USAGE: &str = "usage: cargo xtask bench [options]
   --latency-seconds N  length of the progress-latency load (default 20; 0 skips it)
   --rps N              offered rate of that load (default 200)
   --poll-ms N          progress polling interval while timing a run (default 25)
+  --ledger-files N     files in the file ledger of the ledger part, which times
+                       choosing the 10 new files of a listing of N + 10 and
+                       measures that process's peak RSS (default 1000000; 0 skips it)
   --sluice PATH        measure this `sluice` binary instead of building one
                        (cargo build --release -p sluice-server)
   --no-docs            do not rewrite the figures section of docs/benchmarks.md";
@@ -69,6 +73,7 @@ struct Opts {
     docs: bool,
     sluice: Option<PathBuf>,
     object_rows: u64,
+    ledger_files: u64,
 }
 
 impl Opts {
@@ -87,6 +92,7 @@ impl Opts {
             docs: true,
             sluice: None,
             object_rows: 100_000,
+            ledger_files: 1_000_000,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -108,6 +114,9 @@ impl Opts {
                 "--seed" => o.seed = number("--seed", value("--seed")?)?,
                 "--object-rows" => {
                     o.object_rows = number("--object-rows", value("--object-rows")?)?
+                }
+                "--ledger-files" => {
+                    o.ledger_files = number("--ledger-files", value("--ledger-files")?)?
                 }
                 "--big-rows" => o.big_rows = number("--big-rows", value("--big-rows")?)?,
                 "--latency-seconds" => {
@@ -275,6 +284,8 @@ pub struct Results {
     pub big: Option<RunSample>,
     /// The progress latency.
     pub latency: Option<LatencyResults>,
+    /// The ledger part.
+    pub ledger: Option<ledger::LedgerResults>,
 }
 
 /// Appends `value` to the list kept for `key`.
@@ -896,6 +907,11 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         results.big = Some(s);
     }
 
+    if opts.ledger_files > 0 {
+        check_interrupt(&bench.interrupted)?;
+        results.ledger = Some(bench.ledger(opts.ledger_files)?);
+    }
+
     if opts.latency_seconds > 0 {
         check_interrupt(&bench.interrupted)?;
         // Enough copies of the file that the run loads for the whole window,
@@ -973,5 +989,6 @@ fn opts_json(o: &Opts, args: &[String]) -> Value {
         "pollMs": o.poll_ms,
         "prebuiltSluice": o.sluice.is_some(),
         "objectRows": o.object_rows,
+        "ledgerFiles": o.ledger_files,
     })
 }

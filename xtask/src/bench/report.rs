@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::baseline::{self, Baseline};
 use super::data::{DataSet, civil_from_days};
 use super::latency::percentile;
+use super::ledger::LedgerResults;
 use super::procfs::Cpu;
 use super::{BaselineSample, LatencyResults, Results, RunSample, Scenario};
 use crate::infra::pg::Postgres;
@@ -27,6 +28,8 @@ const RSS_GROWTH_TARGET: f64 = 0.10;
 const P99_TARGET_MS: f64 = 5.0;
 /// Loading from gzip within 10% of the plain file's rows/s.
 const GZIP_TARGET: f64 = 0.9;
+/// Peak RSS of the process choosing the new files among a million-file ledger.
+const LEDGER_RSS_TARGET_MIB: f64 = 100.0;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -245,6 +248,45 @@ fn ms(us: Option<u64>) -> Option<f64> {
     us.map(|u| u as f64 / 1000.0)
 }
 
+/// The medians of the ledger part, in seconds and MiB.
+#[derive(Debug, Clone)]
+struct LedgerLine {
+    known: u64,
+    new: u64,
+    seed_seconds: f64,
+    select_seconds: f64,
+    listing_seconds: f64,
+    /// The process before the listing exists (runtime, pools, the spec).
+    before_mib: f64,
+    /// What holding the listing adds to the resident set.
+    listing_mib: f64,
+    /// The whole process's peak.
+    peak_mib: f64,
+    /// The peak over the peak the process had with the listing built: what
+    /// the ledger side adds.
+    selection_mib: f64,
+}
+
+impl LedgerLine {
+    fn new(l: &LedgerResults) -> Self {
+        let m =
+            |f: &dyn Fn(&Value) -> Option<f64>| median(l.samples.iter().filter_map(f).collect());
+        Self {
+            known: l.known,
+            new: l.new,
+            seed_seconds: l.seed_seconds,
+            select_seconds: m(&|v| v["selectSeconds"].as_f64()),
+            listing_seconds: m(&|v| v["listingSeconds"].as_f64()),
+            before_mib: m(&|v| v["peakBeforeListingMiB"].as_f64()),
+            listing_mib: m(&|v| {
+                Some(v["rssWithListingMiB"].as_f64()? - v["rssBeforeListingMiB"].as_f64()?)
+            }),
+            peak_mib: m(&|v| v["peakMiB"].as_f64()),
+            selection_mib: m(&|v| Some(v["peakMiB"].as_f64()? - v["peakWithListingMiB"].as_f64()?)),
+        }
+    }
+}
+
 /// The report of one benchmark run.
 pub struct Report {
     json: Value,
@@ -253,6 +295,7 @@ pub struct Report {
     gzip: Vec<(usize, f64, f64)>,
     memory: Vec<(u64, Option<f64>, f64)>,
     latency: Option<LatencyResults>,
+    ledger: Option<LedgerLine>,
     targets: Vec<(String, String, String, bool)>,
     header: Vec<String>,
 }
@@ -380,6 +423,20 @@ impl Report {
             }
         }
 
+        let ledger = results.ledger.as_ref().map(LedgerLine::new);
+        if let Some(l) = &ledger {
+            targets.push((
+                format!(
+                    "choosing {} new files with {} in the ledger: peak RSS < {LEDGER_RSS_TARGET_MIB:.0} MiB",
+                    l.new,
+                    thousands(l.known as f64)
+                ),
+                format!("{:.1} MiB", l.peak_mib),
+                format!("{LEDGER_RSS_TARGET_MIB:.0} MiB"),
+                l.peak_mib < LEDGER_RSS_TARGET_MIB,
+            ));
+        }
+
         let (date, stamp) = now_utc();
         let machine = machine(pg, opts["prebuiltSluice"].as_bool().unwrap_or(false));
         let header = vec![
@@ -491,6 +548,12 @@ impl Report {
                 "idle": l.idle.summary(),
                 "load": l.info,
             })),
+            "ledger": results.ledger.as_ref().map(|l| json!({
+                "knownFiles": l.known,
+                "newFiles": l.new,
+                "seedSeconds": l.seed_seconds,
+                "samples": l.samples,
+            })),
             "targets": targets.iter().map(|(what, got, want, met)| json!({"target": what, "measured": got, "wanted": want, "met": met})).collect::<Vec<_>>(),
         });
         Self {
@@ -499,6 +562,7 @@ impl Report {
             gzip,
             memory,
             latency: results.latency.clone(),
+            ledger,
             targets,
             header,
         }
@@ -641,6 +705,25 @@ impl Report {
             if errors > 0 {
                 let _ = writeln!(s, "\n{errors} requests failed.");
             }
+        }
+        if let Some(l) = &self.ledger {
+            let _ = write!(
+                s,
+                "\n| ledger: choosing the new files of a listing | ledger files | listed files | chosen | median s | peak RSS MiB | before the listing MiB | the listing MiB | the selection adds MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+                 | `choose_files` over the PostgreSQL ledger, in a process of its own | {} | {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} |\n\
+                 \nThe ledger was seeded by SQL in {:.1} s; building the listing of {} files in memory took {:.2} s (not in the median s).\n",
+                thousands(l.known as f64),
+                thousands((l.known + l.new) as f64),
+                l.new,
+                l.select_seconds,
+                l.peak_mib,
+                l.before_mib,
+                l.listing_mib,
+                l.selection_mib,
+                l.seed_seconds,
+                thousands((l.known + l.new) as f64),
+                l.listing_seconds,
+            );
         }
         if !self.targets.is_empty() {
             s.push_str("\n| target | measured | wanted | met |\n|---|---:|---:|---|\n");

@@ -13,4 +13,4 @@ pub(crate) use files::{list_source_files, listed_files};
 pub(crate) use mapping::{HeaderCheck, check_header, mappings, schema_with_required_keys};
 pub(crate) use open::{ConnectorSource, OpenError, open_connector, open_known};
 pub use reader::{ReadItem, RecordMeta, RecordReader};
-pub(crate) use selection::{ChosenFiles, choose_files};
+pub use selection::{ChosenFiles, choose_files};

@@ -19,7 +19,7 @@ const NAMED_PER_REASON: usize = 20;
 
 /// What a run reads and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ChosenFiles {
+pub struct ChosenFiles {
     /// The files to read, re-indexed in lexical key order.
     pub files: Vec<SourceFile>,
     /// Listed files left out because the ledger holds them unchanged.
@@ -64,7 +64,10 @@ struct Reasons {
 /// a run of `spec` reads: with `source.files: new` those the ledger of
 /// `pipeline` does not hold with the same version, plus the `reload` keys;
 /// with `all`, every file.
-pub(crate) async fn choose_files(
+///
+/// Public so that the ledger benchmark (`cargo xtask bench`, the
+/// `ledger_selection` example of `sluice-server`) measures this very code.
+pub async fn choose_files(
     ledger: &dyn LedgerStore,
     pipeline: PipelineId,
     spec: &PipelineSpec,
