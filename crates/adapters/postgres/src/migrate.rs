@@ -69,3 +69,36 @@ fn migrate_blocking(conn: AsyncPgConnection) -> Result<usize, StoreError> {
         StoreError::Internal("database migration failed".into())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    /// Diesel orders and records migrations by the version their directory
+    /// name starts with; two with one version would leave one of them
+    /// unapplied for ever.
+    #[test]
+    fn every_migration_has_a_version_of_its_own() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).expect("migrations directory") {
+            let entry = entry.expect("entry");
+            if !entry.file_type().expect("type").is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let version: String = name
+                .split('_')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            assert_eq!(version.len(), 14, "{name} does not start with a version");
+            if let Some(other) = seen.insert(version.clone(), name.clone()) {
+                panic!("{name} and {other} share version {version}");
+            }
+        }
+        assert!(seen.len() >= 4, "{seen:?}");
+    }
+}
