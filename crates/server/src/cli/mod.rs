@@ -433,3 +433,28 @@ async fn runs(cli: &Cli, command: RunsCommand) -> Res<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_outcome_is_its_exit_status() {
+        assert_eq!(exit_status(RunStatus::Completed), ExitCode::SUCCESS);
+        assert_eq!(
+            exit_status(RunStatus::CompletedWithErrors),
+            ExitCode::from(2)
+        );
+        assert_eq!(exit_status(RunStatus::Failed), ExitCode::FAILURE);
+        assert_eq!(exit_status(RunStatus::Cancelled), ExitCode::FAILURE);
+    }
+
+    #[test]
+    fn a_name_matches_exactly_one() {
+        assert_eq!(one_of(vec![1], "pipeline", "a"), Ok(1));
+        let none = one_of(Vec::<u8>::new(), "pipeline", "a").expect_err("none");
+        assert!(none.contains("no pipeline is named `a`"), "{none}");
+        let two = one_of(vec![1, 2], "pipeline", "a").expect_err("two");
+        assert!(two.contains("more than one"), "{two}");
+    }
+}
