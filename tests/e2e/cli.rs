@@ -243,6 +243,11 @@ async fn zero_setup_serve_keeps_pipelines_and_runs_across_restarts() {
         .unwrap_or_else(|| panic!("no admin key in the banner:\n{}", serve.output()))
         .to_owned();
     assert!(banner.contains("embedded PostgreSQL"), "{banner}");
+    let running = processes_naming(root.to_str().expect("utf-8"));
+    assert!(
+        running.iter().any(|p| p.contains("postgres")),
+        "its PostgreSQL runs from the directory (so the checks below can see it): {running:?}"
+    );
     assert!(
         !std::fs::read_to_string(&serve.stderr)
             .unwrap_or_default()
