@@ -5,6 +5,8 @@ mod support;
 
 mod ambient;
 mod api;
+mod cli;
+mod client;
 mod crash;
 mod dashboard;
 mod data;

@@ -70,6 +70,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## The file ledger: what was loaded, forgetting, forced reloads
+//!
+//! ```no_run
+//! # async fn demo(client: sluice_client::Client, pipeline: sluice_client::domain::ids::PipelineId) -> Result<(), sluice_client::Error> {
+//! use sluice_client::{ForgetFiles, PageParams};
+//! use sluice_client::domain::ledger::FileSelection;
+//! use sluice_client::types::StartRunRequest;
+//!
+//! let ledger = client.list_files(pipeline, Some("2024/"), &PageParams::first(100)).await?;
+//! for file in &ledger.items {
+//!     println!("{} ({} rows) loaded by {}", file.key, file.total_rows, file.run_id);
+//! }
+//! // Read one file again on the next run, or every listed file now.
+//! client.forget_files(pipeline, &ForgetFiles::Key("2024/01.csv".into())).await?;
+//! let all = StartRunRequest { files: Some(FileSelection::All), reload: None };
+//! let run = client.start_run_with(pipeline, &all).await?;
+//! let files = client.run_files(pipeline, run.id, &PageParams::default()).await?;
+//! println!("run {} reads {} files", run.id, files.items.len());
+//! # Ok(()) }
+//! ```
+//!
 //! ## Keys and polling
 //!
 //! ```no_run
@@ -122,8 +143,8 @@ use domain::progress::RunProgress;
 use domain::role::Role;
 use types::{
     ApiKeyPage, ConnectorCheckDto, ConnectorPage, CreateApiKeyRequest, CreatedApiKeyDto, DryRunDto,
-    PipelinePage, PollStatusResponse, PollTriggerResponse, RetryResponse, RunDto,
-    RunErrorsResponse, RunPage, WhoAmI,
+    ForgetResponse, LedgerPage, PipelinePage, PollStatusResponse, PollTriggerResponse,
+    RetryResponse, RunDto, RunErrorsResponse, RunFilePage, RunPage, StartRunRequest, WhoAmI,
 };
 
 /// Which page of a list: `limit` 1–200 (the API's default is 50) and the
@@ -146,7 +167,16 @@ impl PageParams {
     }
 
     fn query(&self) -> String {
-        let mut parts = Vec::new();
+        self.query_with(&[])
+    }
+
+    /// The page's query with `extra` name/value pairs before it (values
+    /// percent-encoded).
+    fn query_with(&self, extra: &[(&str, &str)]) -> String {
+        let mut parts: Vec<String> = extra
+            .iter()
+            .map(|(name, value)| format!("{name}={}", percent_encode(value)))
+            .collect();
         if let Some(l) = self.limit {
             parts.push(format!("limit={l}"));
         }
@@ -160,6 +190,30 @@ impl PageParams {
             format!("?{}", parts.join("&"))
         }
     }
+}
+
+/// `value` with everything but RFC 3986's unreserved characters
+/// percent-encoded, for a query string.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Which entries of a pipeline's file ledger to forget
+/// ([`Client::forget_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForgetFiles {
+    /// Exactly this key.
+    Key(String),
+    /// Every key starting with this prefix (empty: the whole ledger).
+    Prefix(String),
 }
 
 /// A request body, already encoded.
@@ -472,6 +526,19 @@ impl Client {
         self.post("/api/v1/pipelines/{id}/runs", &path).await
     }
 
+    /// `POST /pipelines/{id}/runs` with a body (admin, editor): a run that
+    /// also reads files the ledger holds, every listed file
+    /// (`files: Some(FileSelection::All)`) or the keys in `reload`.
+    pub async fn start_run_with(
+        &self,
+        pipeline: PipelineId,
+        request: &StartRunRequest,
+    ) -> Result<RunDto, Error> {
+        let path = format!("/api/v1/pipelines/{pipeline}/runs");
+        self.post_json("/api/v1/pipelines/{id}/runs", &path, request)
+            .await
+    }
+
     /// `GET /pipelines/{id}/runs`: one page of a pipeline's runs, newest first.
     pub async fn list_runs(
         &self,
@@ -538,6 +605,65 @@ impl Client {
             page.query()
         );
         self.get("/api/v1/pipelines/{id}/runs/{runId}/errors", &path)
+            .await
+    }
+
+    // ---- the file ledger ----
+
+    /// `GET /pipelines/{id}/files`: one page of the files the pipeline has
+    /// loaded (its file ledger), newest first, only keys starting with
+    /// `prefix` when given.
+    pub async fn list_files(
+        &self,
+        pipeline: PipelineId,
+        prefix: Option<&str>,
+        page: &PageParams,
+    ) -> Result<LedgerPage, Error> {
+        let extra: Vec<(&str, &str)> = prefix.map(|p| ("prefix", p)).into_iter().collect();
+        let path = format!(
+            "/api/v1/pipelines/{pipeline}/files{}",
+            page.query_with(&extra)
+        );
+        self.get("/api/v1/pipelines/{id}/files", &path).await
+    }
+
+    /// `DELETE /pipelines/{id}/files` (admin, editor): forgets ledger
+    /// entries so the next run reads those files again.
+    pub async fn forget_files(
+        &self,
+        pipeline: PipelineId,
+        which: &ForgetFiles,
+    ) -> Result<ForgetResponse, Error> {
+        let (name, value) = match which {
+            ForgetFiles::Key(k) => ("key", k.as_str()),
+            ForgetFiles::Prefix(p) => ("prefix", p.as_str()),
+        };
+        let path = format!(
+            "/api/v1/pipelines/{pipeline}/files?{name}={}",
+            percent_encode(value)
+        );
+        self.call(
+            Method::DELETE,
+            "/api/v1/pipelines/{id}/files",
+            &path,
+            Body::None,
+        )
+        .await
+    }
+
+    /// `GET /pipelines/{id}/runs/{runId}/files`: one page of the files a run
+    /// reads, in its order, with their rows' outcomes.
+    pub async fn run_files(
+        &self,
+        pipeline: PipelineId,
+        run: RunId,
+        page: &PageParams,
+    ) -> Result<RunFilePage, Error> {
+        let path = format!(
+            "/api/v1/pipelines/{pipeline}/runs/{run}/files{}",
+            page.query()
+        );
+        self.get("/api/v1/pipelines/{id}/runs/{runId}/files", &path)
             .await
     }
 
@@ -626,5 +752,31 @@ async fn api_error(method: &str, template: &'static str, mut res: reqwest::Respo
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        let page = PageParams::first(10);
+        assert_eq!(
+            page.query_with(&[("prefix", "in/2024 a&b=c")]),
+            "?prefix=in%2F2024%20a%26b%3Dc&limit=10"
+        );
+        assert_eq!(PageParams::default().query(), "");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn base_urls_are_checked_and_trimmed() {
+        let c = Client::anonymous("http://127.0.0.1:8080/api/v1/").expect("valid");
+        assert_eq!(c.base_url(), "http://127.0.0.1:8080");
+        assert!(matches!(
+            Client::anonymous("127.0.0.1:8080"),
+            Err(Error::InvalidUrl(_))
+        ));
     }
 }

@@ -30,10 +30,11 @@ Server commands (where Sluice runs; DATABASE_URL, or an embedded PostgreSQL in S
 
 Client commands (talk to a running server at SLUICE_URL with SLUICE_API_KEY):
   connectors  Object stores holding the files: ls, show, create, test, rm
-  pipelines   What to load, from where, into which table: ls, show, create, edit, rm, dry-run
+  pipelines   What to load, from where, into which table: ls, show, create, edit, rm, dry-run,
+              files (the file ledger), forget
   apikeys     API keys (admin): ls, create, revoke
   run         Start a run of a pipeline, and follow it with --follow
-  runs        Runs: ls, show, watch, errors, retry, cancel
+  runs        Runs: ls, show, files, watch, errors, retry, cancel
   poll        Touch-file polling: the watched pipelines, or a cycle now with --now
 
 Options:
@@ -283,10 +284,22 @@ mod tests {
             "sluice run Customers --follow",
             "sluice runs errors run_1 --csv -o f.csv",
             "sluice runs retry run_1 --follow",
+            "sluice run Customers --all-files",
+            "sluice run Customers --reload in/a.csv --reload in/b.csv",
+            "sluice pipelines files Customers --prefix in/",
+            "sluice pipelines forget Customers --key in/a.csv",
+            "sluice runs files run_1",
             "sluice poll --now",
         ] {
             let words = line.split(' ');
             assert!(Cli::try_parse_from(words).is_ok(), "{line}");
+        }
+        for wrong in [
+            "sluice pipelines forget Customers",
+            "sluice pipelines forget Customers --key a --prefix b",
+            "sluice run Customers --all-files --reload a",
+        ] {
+            assert!(Cli::try_parse_from(wrong.split(' ')).is_err(), "{wrong}");
         }
     }
 }

@@ -2,8 +2,8 @@
 //! processes starting at once (`sluice migrate`, `sluice serve` replicas,
 //! workers) apply each migration exactly once.
 
-use diesel::RunQueryDsl;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
+use diesel::{QueryableByName, RunQueryDsl};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -41,6 +41,59 @@ pub async fn migrate_with(config: &PgConfig) -> Result<usize, StoreError> {
         .map_err(|_| StoreError::Internal("migration task failed".into()))?
 }
 
+#[derive(QueryableByName)]
+struct SchemaName {
+    #[diesel(sql_type = Text)]
+    schema: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Points the session at the schema whose `__diesel_schema_migrations`
+/// records what was applied. diesel finds (and creates) that table through
+/// the `search_path`, whose default `"$user", public` changes meaning once
+/// migrations create schema `sluice` when the database user is also named
+/// `sluice` (the embedded cluster's, a common choice elsewhere): the first
+/// start records its migrations in `public`, a second one would then look in
+/// an empty `sluice.__diesel_schema_migrations` and run everything again.
+/// With no such table yet, the default applies.
+fn pin_migration_table(conn: &mut AsyncConnectionWrapper<AsyncPgConnection>) -> Result<(), String> {
+    let found: Vec<SchemaName> = diesel::sql_query(
+        "SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relname = '__diesel_schema_migrations' AND c.relkind IN ('r', 'p') ORDER BY n.nspname",
+    )
+    .load(conn)
+    .map_err(|e| format!("cannot look for the migrations table: {e}"))?;
+    let mut best: Option<(i64, String)> = None;
+    for s in found {
+        let quoted = quote_ident(&s.schema);
+        let rows: Vec<Count> = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM {quoted}.__diesel_schema_migrations"
+        ))
+        .load(conn)
+        .map_err(|e| format!("cannot read {quoted}.__diesel_schema_migrations: {e}"))?;
+        let n = rows.first().map_or(0, |c| c.n);
+        if best.as_ref().is_none_or(|(most, _)| n > *most) {
+            best = Some((n, quoted));
+        }
+    }
+    if let Some((_, schema)) = best {
+        diesel::sql_query(format!("SET search_path TO {schema}, public"))
+            .execute(conn)
+            .map_err(|e| format!("cannot set the search path: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// diesel's migration harness is synchronous: it runs on a blocking thread
 /// over diesel-async's connection wrapper (no libpq needed), which drives
 /// the connection through the caller's runtime.
@@ -50,7 +103,11 @@ fn migrate_blocking(conn: AsyncPgConnection) -> Result<usize, StoreError> {
         .bind::<BigInt, _>(MIGRATION_LOCK)
         .execute(&mut conn)
         .map_err(|e| crate::error::DbError::from(e).into_store("migration lock"))?;
-    let applied = conn.run_pending_migrations(MIGRATIONS).map(|done| {
+    let applied = pin_migration_table(&mut conn).and_then(|()| {
+        conn.run_pending_migrations(MIGRATIONS)
+            .map_err(|e| e.to_string())
+    });
+    let applied = applied.map(|done| {
         for m in &done {
             tracing::info!(migration = %m, "applied migration");
         }
@@ -68,4 +125,37 @@ fn migrate_blocking(conn: AsyncPgConnection) -> Result<usize, StoreError> {
         tracing::error!(error = %e, "migration failed");
         StoreError::Internal("database migration failed".into())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    /// Diesel orders and records migrations by the version their directory
+    /// name starts with; two with one version would leave one of them
+    /// unapplied for ever.
+    #[test]
+    fn every_migration_has_a_version_of_its_own() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).expect("migrations directory") {
+            let entry = entry.expect("entry");
+            if !entry.file_type().expect("type").is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let version: String = name
+                .split('_')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            assert_eq!(version.len(), 14, "{name} does not start with a version");
+            if let Some(other) = seen.insert(version.clone(), name.clone()) {
+                panic!("{name} and {other} share version {version}");
+            }
+        }
+        assert!(seen.len() >= 4, "{seen:?}");
+    }
 }

@@ -95,6 +95,29 @@ pub enum PipelinesCommand {
         /// Pipeline id or name.
         pipeline: String,
     },
+    /// List the files a pipeline has loaded (its file ledger), newest first.
+    Files {
+        /// Pipeline id or name.
+        pipeline: String,
+        /// Only keys starting with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Page settings.
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Forget ledger entries, so the next run reads those files again.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["key", "prefix"])))]
+    Forget {
+        /// Pipeline id or name.
+        pipeline: String,
+        /// Forget exactly this key.
+        #[arg(long)]
+        key: Option<String>,
+        /// Forget every key starting with this prefix ("" for the whole ledger).
+        #[arg(long)]
+        prefix: Option<String>,
+    },
     /// Validate the first rows as a run would, loading nothing.
     DryRun {
         /// Pipeline id or name.
@@ -146,6 +169,12 @@ pub struct RunArgs {
     /// the exit status of its outcome.
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// Read every listed file, whatever the file ledger says (a forced reload).
+    #[arg(long, conflicts_with = "reload")]
+    pub all_files: bool,
+    /// Read this key again although the ledger holds it (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub reload: Vec<String>,
     /// API settings.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -177,6 +206,14 @@ pub enum RunsCommand {
     Show {
         /// Run id (`run_…`).
         run: String,
+    },
+    /// List the files a run reads, with their rows' outcomes.
+    Files {
+        /// Run id.
+        run: String,
+        /// Page settings.
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// Follow a run until it ends (progress bars on a terminal, plain lines otherwise).
     Watch {

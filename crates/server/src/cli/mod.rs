@@ -12,9 +12,11 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use sluice_client::domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
+use sluice_client::domain::ledger::FileSelection;
 use sluice_client::domain::role::Role;
 use sluice_client::domain::status::RunStatus;
-use sluice_client::{Client, ExportFormat, PageParams};
+use sluice_client::types::StartRunRequest;
+use sluice_client::{Client, ExportFormat, ForgetFiles, PageParams};
 
 use crate::config::Command;
 use args::{
@@ -32,7 +34,16 @@ pub async fn run(command: Command) -> Res<ExitCode> {
         Command::Run(a) => {
             let cli = Cli::new(&a.client)?;
             let pipeline = cli.pipeline(&a.pipeline).await?;
-            let run = cli.client.start_run(pipeline).await.map_err(api)?;
+            let run = if a.all_files || !a.reload.is_empty() {
+                let request = StartRunRequest {
+                    files: a.all_files.then_some(FileSelection::All),
+                    reload: (!a.reload.is_empty()).then_some(a.reload),
+                };
+                cli.client.start_run_with(pipeline, &request).await
+            } else {
+                cli.client.start_run(pipeline).await
+            };
+            let run = run.map_err(api)?;
             if a.follow {
                 if !cli.json {
                     eprintln!("Started run {} of {}.", run.id, a.pipeline);
@@ -275,6 +286,35 @@ async fn pipelines(cli: &Cli, command: PipelinesCommand) -> Res<ExitCode> {
                 format!("Deleted pipeline {id}.")
             });
         }
+        PipelinesCommand::Files {
+            pipeline,
+            prefix,
+            list,
+        } => {
+            let id = cli.pipeline(&pipeline).await?;
+            let files = c.list_files(id, prefix.as_deref(), &page(&list)).await;
+            let files = files.map_err(api)?;
+            cli.print(&files, || render::ledger(&files));
+        }
+        PipelinesCommand::Forget {
+            pipeline,
+            key,
+            prefix,
+        } => {
+            let id = cli.pipeline(&pipeline).await?;
+            let which = match (key, prefix) {
+                (Some(key), None) => ForgetFiles::Key(key),
+                (None, Some(prefix)) => ForgetFiles::Prefix(prefix),
+                _ => return Err("give exactly one of --key or --prefix".into()),
+            };
+            let answer = c.forget_files(id, &which).await.map_err(api)?;
+            cli.print(&answer, || {
+                format!(
+                    "Forgot {} file(s); the next run reads them again.",
+                    answer.forgotten
+                )
+            });
+        }
         PipelinesCommand::DryRun { pipeline, rows } => {
             let id = cli.pipeline(&pipeline).await?;
             let report = c.dry_run(id, rows).await.map_err(api)?;
@@ -336,6 +376,11 @@ async fn runs(cli: &Cli, command: RunsCommand) -> Res<ExitCode> {
                 || render::run(&found, &progress),
             );
         }
+        RunsCommand::Files { run, list } => {
+            let (pipeline, id) = cli.run(&run).await?;
+            let files = c.run_files(pipeline, id, &page(&list)).await.map_err(api)?;
+            cli.print(&files, || render::run_files(&files));
+        }
         RunsCommand::Watch { run } => {
             let (pipeline, id) = cli.run(&run).await?;
             return follow::follow(c, pipeline, id, cli.json).await;
@@ -387,4 +432,29 @@ async fn runs(cli: &Cli, command: RunsCommand) -> Res<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_outcome_is_its_exit_status() {
+        assert_eq!(exit_status(RunStatus::Completed), ExitCode::SUCCESS);
+        assert_eq!(
+            exit_status(RunStatus::CompletedWithErrors),
+            ExitCode::from(2)
+        );
+        assert_eq!(exit_status(RunStatus::Failed), ExitCode::FAILURE);
+        assert_eq!(exit_status(RunStatus::Cancelled), ExitCode::FAILURE);
+    }
+
+    #[test]
+    fn a_name_matches_exactly_one() {
+        assert_eq!(one_of(vec![1], "pipeline", "a"), Ok(1));
+        let none = one_of(Vec::<u8>::new(), "pipeline", "a").expect_err("none");
+        assert!(none.contains("no pipeline is named `a`"), "{none}");
+        let two = one_of(vec![1, 2], "pipeline", "a").expect_err("two");
+        assert!(two.contains("more than one"), "{two}");
+    }
 }

@@ -8,8 +8,8 @@ use sluice_client::domain::pipeline::Pipeline;
 use sluice_client::domain::progress::RunProgress;
 use sluice_client::domain::time::Timestamp;
 use sluice_client::types::{
-    ApiKeyPage, ConnectorPage, DryRunDto, ListPage, PipelinePage, PollStatusResponse,
-    RetryResponse, RunDto, RunPage,
+    ApiKeyPage, ConnectorPage, DryRunDto, LedgerPage, ListPage, PipelinePage, PollStatusResponse,
+    RetryResponse, RunDto, RunFilePage, RunPage,
 };
 
 fn table(header: &[&str]) -> Table {
@@ -209,6 +209,58 @@ pub fn runs(page: &RunPage) -> String {
         ]);
     }
     with_more(&t, page, "No runs yet: sluice run PIPELINE --follow")
+}
+
+pub fn ledger(page: &LedgerPage) -> String {
+    let mut t = table(&[
+        "KEY",
+        "ROWS",
+        "LOADED",
+        "SKIPPED",
+        "FAILED",
+        "SIZE",
+        "RUN",
+        "LOADED AT",
+    ]);
+    for f in &page.items {
+        t.add_row(vec![
+            f.key.clone(),
+            count(f.total_rows),
+            or_dash(f.loaded_rows.map(count)),
+            or_dash(f.skipped_rows.map(count)),
+            count(f.failed_rows),
+            count(f.size),
+            f.run_id.to_string(),
+            f.loaded_at.to_string(),
+        ]);
+    }
+    with_more(&t, page, "No files loaded yet.")
+}
+
+pub fn run_files(page: &RunFilePage) -> String {
+    let mut t = table(&[
+        "#",
+        "KEY",
+        "STATUS",
+        "FIRST ROW",
+        "ROWS",
+        "LOADED",
+        "SKIPPED",
+        "FAILED",
+    ]);
+    for f in &page.items {
+        t.add_row(vec![
+            f.index.to_string(),
+            f.key.clone(),
+            name(&f.status),
+            count(f.first_row),
+            count(f.total_rows),
+            or_dash(f.loaded_rows.map(count)),
+            or_dash(f.skipped_rows.map(count)),
+            count(f.failed_rows),
+        ]);
+    }
+    with_more(&t, page, "The run reads no files.")
 }
 
 pub fn run_started(r: &RunDto) -> String {
