@@ -69,3 +69,44 @@ fn migrate_blocking(conn: AsyncPgConnection) -> Result<usize, StoreError> {
         StoreError::Internal("database migration failed".into())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::migration::MigrationSource;
+
+    use super::MIGRATIONS;
+
+    /// diesel knows a migration by the version its directory name starts
+    /// with: two directories with one version are one migration to it, and
+    /// only one of them is ever applied. Every directory is embedded, and
+    /// under a version of its own.
+    #[test]
+    fn every_migration_has_a_version_of_its_own() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut versions: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations directory")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.is_dir())
+            .map(|p| {
+                let name = p.file_name().expect("name").to_string_lossy().into_owned();
+                name.split('_').next().expect("version").replace('-', "")
+            })
+            .collect();
+        let directories = versions.len();
+        versions.sort();
+        versions.dedup();
+        assert_eq!(
+            versions.len(),
+            directories,
+            "a version used twice: {versions:?}"
+        );
+        let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+            .expect("embedded migrations");
+        let mut embedded: Vec<String> = embedded
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
+        embedded.sort();
+        assert_eq!(embedded, versions);
+    }
+}
