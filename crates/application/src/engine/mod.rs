@@ -21,6 +21,15 @@
 //! | `rejected.rs` | the raw form rejected records are kept in |
 //! | `finalize.rs` | finished runs, their touch files |
 //! | `lease.rs` | keeping a lease alive while the work runs |
+//!
+//! The engine is the part of Sluice most often changed, so its functions are
+//! kept short enough to read at once: clippy refuses a function of more than
+//! 80 lines here (`too_many_lines`, threshold in `clippy.toml`) and any
+//! function taking more than seven arguments; both lints are forbidden, so
+//! no `#[allow]` can switch them off inside this module. Give a long step a
+//! type of its own (as `PartitionLoad` and `Extraction` are) instead.
+
+#![forbid(clippy::too_many_lines, clippy::too_many_arguments)]
 
 mod context;
 mod extract;
