@@ -11,6 +11,7 @@ mod crash;
 mod dashboard;
 mod data;
 mod destination;
+mod hostile;
 mod ledger;
 mod polling;
 mod replace;

@@ -379,6 +379,37 @@ impl RowIndex {
     }
 }
 
+/// Longest log message or run error kept, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4_000;
+
+/// `text` as it can be stored and logged whatever file it came from: NUL
+/// (which PostgreSQL's text refuses) and other control characters but tab
+/// and newline become U+FFFD, and it is cut to [`MAX_MESSAGE_CHARS`] characters with
+/// an ellipsis.
+///
+/// ```
+/// use sluice_domain::run::storable_text;
+/// assert_eq!(storable_text("a\0b\x07c\td"), "a\u{FFFD}b\u{FFFD}c\td");
+/// assert_eq!(storable_text(&"x".repeat(5_000)).chars().count(), 4_001);
+/// ```
+pub fn storable_text(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .map(|c| {
+            if c.is_control() && c != '\t' && c != '\n' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if text.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

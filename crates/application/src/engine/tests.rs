@@ -723,6 +723,54 @@ async fn a_file_sharing_no_column_with_the_schema_fails_the_run() {
     );
 }
 
+/// A binary file named `.csv` (NUL bytes in its first line) fails the run
+/// with a message that shows the header without them: PostgreSQL's text
+/// cannot hold NUL, and a message it refused would leave the run pending.
+#[tokio::test]
+async fn a_binary_header_fails_the_run_with_a_storable_message() {
+    let h = harness(10);
+    let mut binary = b"\x7fELF\x00\x01\x02".to_vec();
+    binary.extend(std::iter::repeat_n(b'A', 10_000));
+    binary.extend(b"\n\x00\x00\n");
+    h.source.put("in/a.csv", binary);
+    let p = h.pipeline("append", json!({})).await;
+    let run_id = h.run_to_end(p.id).await;
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    assert_eq!(progress.status, RunStatus::Failed);
+    let last = &progress.log.last().expect("log").message;
+    assert!(last.contains("shares no column with the schema"), "{last}");
+    assert!(last.contains("ELF\u{FFFD}"), "{last}");
+    assert!(!last.contains('\0'), "{last}");
+    assert!(last.chars().count() < 400, "the header is capped: {last}");
+}
+
+/// An empty (0-byte) file is a file without rows, as a header-only file
+/// is: alone it completes the run with 0 rows; beside others it adds none.
+#[tokio::test]
+async fn an_empty_file_is_a_file_without_rows() {
+    let h = harness(10);
+    h.source.put("in/a.csv", "");
+    let p = h.pipeline("append", json!({})).await;
+    let alone = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, alone).await.expect("run");
+    assert_eq!(
+        (run.status, run.total_rows, run.counters.processed()),
+        (RunStatus::Completed, Some(0), 0),
+        "{:?}",
+        log_of(&h, alone).await
+    );
+    h.source.put("in/b.csv", customers_csv(30));
+    let beside = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, beside).await.expect("run");
+    assert_eq!(run.total_rows, Some(30), "{:?}", log_of(&h, beside).await);
+    assert_eq!(run.counters.processed(), 30);
+    assert_ne!(run.status, RunStatus::Failed);
+}
+
 /// An idle worker polls rarely (an hour here), yet a started run wakes it
 /// at once.
 #[tokio::test(start_paused = true)]

@@ -4,6 +4,7 @@
 
 use sluice_domain::format::RecordFormat;
 use sluice_domain::pipeline::PipelineSpec;
+use sluice_domain::run::storable_text;
 use sluice_domain::schema::Schema;
 use sluice_domain::validation::FieldMapping;
 
@@ -46,6 +47,25 @@ pub(crate) enum HeaderCheck {
     SharesNothing(String),
 }
 
+/// Most characters of a header shown in a message (a binary file's first
+/// line can be anything).
+const MAX_HEADER_CHARS: usize = 200;
+
+/// A header as a message shows it: its fields joined, control characters
+/// (a binary file's NUL bytes among them) replaced, at most
+/// [`MAX_HEADER_CHARS`] characters.
+fn quoted_header(header: &[String]) -> String {
+    let joined = header.join(", ");
+    let mut shown: String = storable_text(&joined)
+        .chars()
+        .take(MAX_HEADER_CHARS)
+        .collect();
+    if joined.chars().nth(MAX_HEADER_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 /// The mapping a header gives file `key`, and what it means for a run.
 pub(crate) fn check_header(
     spec: &PipelineSpec,
@@ -56,7 +76,7 @@ pub(crate) fn check_header(
     let check = if missing.len() == spec.schema.columns.len() {
         HeaderCheck::SharesNothing(format!(
             "File {key} shares no column with the schema (its header: {})",
-            header.join(", ")
+            quoted_header(header)
         ))
     } else if missing.is_empty() {
         HeaderCheck::Fits

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use sluice_application::ports::{NewRun, Page, PageRequest, RunSnapshot, RunStore, StoreError};
 use sluice_domain::ids::{PipelineId, RunId};
 use sluice_domain::pipeline::PipelineSpec;
-use sluice_domain::run::{LogEntry, Partition, Run};
+use sluice_domain::run::{LogEntry, Partition, Run, storable_text};
 use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 use sluice_domain::validation::RowError;
@@ -49,7 +49,7 @@ pub(crate) async fn insert_log(
             Ok((
                 run_log::run_id.eq(run_id.to_string()),
                 run_log::stage.eq(wire_name(&e.stage, "log stage")?),
-                run_log::message.eq(e.message.clone()),
+                run_log::message.eq(storable_text(&e.message)),
                 run_log::logged_at.eq(ts(e.timestamp)),
             ))
         })

@@ -5,7 +5,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sluice_application::ports::StoreError;
 use sluice_domain::ids::RunId;
 use sluice_domain::pipeline::LoadStrategy;
-use sluice_domain::run::LogEntry;
+use sluice_domain::run::{LogEntry, storable_text};
 use sluice_domain::status::{PartitionStatus, RunStatus};
 use sluice_domain::time::Timestamp;
 
@@ -47,7 +47,7 @@ pub(crate) async fn stop_run(
     if current.transition(to).is_err() {
         return Ok(Some(current));
     }
-    let error = (to == RunStatus::Failed).then(|| entry.message.clone());
+    let error = (to == RunStatus::Failed).then(|| storable_text(&entry.message));
     diesel::update(runs::table.find(&key))
         .set((
             runs::status.eq(to.as_str()),
