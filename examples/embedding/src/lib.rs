@@ -75,10 +75,7 @@ use serde_json::json;
 use sluice_application::AppError;
 use sluice_application::engine::{Engine, Worker};
 use sluice_application::ports::system::{SystemClock, UlidGenerator};
-use sluice_application::ports::{
-    ApiKeyStore, BulkLoader, ConnectorStore, LedgerStore, PipelineStore, PollingStore, Ports,
-    RunStore, WorkQueue, WorkerId,
-};
+use sluice_application::ports::{Ports, Store, WorkerId};
 use sluice_application::usecases::{Principal, RunRequest, UseCases, from_json, merge_patch};
 use sluice_application::{Tunables, WorkSignal};
 use sluice_domain::pipeline::Pipeline;
@@ -105,15 +102,7 @@ impl Ingestion {
     /// configure one secret and call [`UseCases::ensure_api_key`] with it.
     pub async fn new<S>(store: Arc<S>, local_root: &Path) -> Result<Self, AppError>
     where
-        S: ApiKeyStore
-            + ConnectorStore
-            + PipelineStore
-            + RunStore
-            + PollingStore
-            + LedgerStore
-            + WorkQueue
-            + BulkLoader
-            + 'static,
+        S: Store,
     {
         let sources = ObjectStoreSourceFactory::new(vec![local_root.to_path_buf()]);
         let ports = Ports::from_store(

@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
-use sluice_application::ports::{
-    ApiKeyStore, BulkLoader, ConnectorStore, LedgerStore, PipelineStore, PollingStore, RunStore,
-    WorkQueue,
-};
+use sluice_application::ports::Store;
 use sluice_application::testing::{DestinationProbe, InMemoryStore};
 use sluice_domain::status::RunStatus;
 use sluice_embedding_example::Ingestion;
@@ -55,16 +52,7 @@ fn customers() -> serde_json::Value {
 /// Drives the service over `store` and checks what it reports and loads.
 async fn load_customers<S>(store: Arc<S>, allowed: &Path, root: &Path)
 where
-    S: ApiKeyStore
-        + ConnectorStore
-        + PipelineStore
-        + RunStore
-        + PollingStore
-        + LedgerStore
-        + WorkQueue
-        + BulkLoader
-        + DestinationProbe
-        + 'static,
+    S: Store + DestinationProbe,
 {
     let sluice = Ingestion::new(store.clone(), allowed)
         .await

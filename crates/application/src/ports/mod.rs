@@ -41,6 +41,34 @@ pub use store::{
     StoreError,
 };
 
+/// Every storage port in one store (`sluice-postgres`' `PgStore`, the
+/// in-memory fake): what [`Ports::from_store`] takes.
+pub trait Store:
+    ApiKeyStore
+    + ConnectorStore
+    + PipelineStore
+    + RunStore
+    + PollingStore
+    + LedgerStore
+    + WorkQueue
+    + BulkLoader
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: ApiKeyStore
+        + ConnectorStore
+        + PipelineStore
+        + RunStore
+        + PollingStore
+        + LedgerStore
+        + WorkQueue
+        + BulkLoader
+        + 'static
+{
+}
+
 /// Every port the use cases and the engine need.
 #[derive(Clone)]
 pub struct Ports {
@@ -77,15 +105,7 @@ impl Ports {
         ids: Arc<dyn IdGenerator>,
     ) -> Self
     where
-        S: ApiKeyStore
-            + ConnectorStore
-            + PipelineStore
-            + RunStore
-            + PollingStore
-            + LedgerStore
-            + WorkQueue
-            + BulkLoader
-            + 'static,
+        S: Store,
     {
         Self {
             api_keys: store.clone(),

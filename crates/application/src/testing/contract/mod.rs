@@ -37,40 +37,13 @@ pub use polling::*;
 pub use queue::*;
 pub use source::SourceFixture;
 
-use crate::ports::{
-    ApiKeyStore, BulkLoader, ConnectorStore, LedgerStore, PipelineStore, PollingStore, RunStore,
-    WorkQueue,
-};
+use crate::ports::Store;
 use crate::testing::DestinationProbe;
 
 /// Everything a store implementation must provide to run the contracts.
-pub trait ContractStore:
-    ApiKeyStore
-    + ConnectorStore
-    + PipelineStore
-    + RunStore
-    + PollingStore
-    + LedgerStore
-    + WorkQueue
-    + BulkLoader
-    + DestinationProbe
-    + 'static
-{
-}
+pub trait ContractStore: Store + DestinationProbe {}
 
-impl<T> ContractStore for T where
-    T: ApiKeyStore
-        + ConnectorStore
-        + PipelineStore
-        + RunStore
-        + PollingStore
-        + LedgerStore
-        + WorkQueue
-        + BulkLoader
-        + DestinationProbe
-        + 'static
-{
-}
+impl<T> ContractStore for T where T: Store + DestinationProbe {}
 
 /// Generates one test per contract, each on a fresh store from `$make`.
 #[macro_export]
