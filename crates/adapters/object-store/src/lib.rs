@@ -26,6 +26,7 @@ mod error;
 mod factory;
 mod gzip;
 mod local;
+mod paged;
 mod secret;
 mod settings;
 mod source;

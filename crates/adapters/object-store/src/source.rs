@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
 use sluice_application::ports::{
-    ByteStream, FileFilter, ObjectInfo, ObjectSource, SourceCheck, SourceError,
+    ByteStream, FileFilter, ObjectInfo, ObjectListing, ObjectSource, SourceCheck, SourceError,
 };
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::time::Timestamp;
@@ -19,6 +19,7 @@ use crate::credentials::AmbientEnvironment;
 use crate::error::{ErrorContext, Target, map_error, store_missing};
 use crate::gzip::{gunzip, rechunk, skip};
 use crate::local::{LocalJail, OpenedRoot, check_local_key};
+use crate::paged::{OwnedContext, PagedListing};
 use crate::secret::Redactor;
 use crate::settings::{Purpose, RemoteSettings};
 
@@ -224,11 +225,7 @@ impl ObjectStoreSource {
     }
 
     /// Drops the zero-byte "folder/" objects S3 consoles create for empty
-    /// folders. `object_store` lists `a/` as `a`, so such a marker looks like
-    /// an empty file named `a`, which would then fail to read; a marker with
-    /// files under it is already dropped by [`FileFilter::select`]. Only
-    /// zero-byte entries are checked, with one `head` each: a real empty file
-    /// answers, a marker does not.
+    /// folders (see [`is_empty_folder_marker`]).
     async fn without_empty_folder_markers(
         &self,
         store: &Arc<dyn ObjectStore>,
@@ -236,15 +233,9 @@ impl ObjectStoreSource {
     ) -> Result<Vec<ObjectInfo>, SourceError> {
         let mut kept = Vec::with_capacity(files.len());
         for file in files {
-            // Listed keys parse; a key that did not would simply be kept.
-            if let (0, Ok(path)) = (file.size, ObjectPath::parse(&file.key)) {
-                match store.head(&path).await {
-                    Ok(_) => {}
-                    Err(object_store::Error::NotFound { .. }) => continue,
-                    Err(e) => return Err(map_error(&e, Target::Object(&file.key), &self.ctx())),
-                }
+            if !is_empty_folder_marker(store, &file, &self.ctx()).await? {
+                kept.push(file);
             }
-            kept.push(file);
         }
         Ok(kept)
     }
@@ -269,7 +260,29 @@ impl ObjectStoreSource {
     }
 }
 
-fn info(meta: ObjectMeta) -> ObjectInfo {
+/// True if `file` is a zero-byte "folder/" object as S3 consoles create for
+/// empty folders. `object_store` lists `a/` as `a`, so such a marker looks
+/// like an empty file named `a`, which would then fail to read; a marker
+/// with files under it is already dropped by [`FileFilter`]. Only zero-byte
+/// entries are checked, with one `head` each: a real empty file answers, a
+/// marker does not.
+pub(crate) async fn is_empty_folder_marker(
+    store: &Arc<dyn ObjectStore>,
+    file: &ObjectInfo,
+    ctx: &ErrorContext<'_>,
+) -> Result<bool, SourceError> {
+    // Listed keys parse; a key that did not would simply be kept.
+    let (0, Ok(path)) = (file.size, ObjectPath::parse(&file.key)) else {
+        return Ok(false);
+    };
+    match store.head(&path).await {
+        Ok(_) => Ok(false),
+        Err(object_store::Error::NotFound { .. }) => Ok(true),
+        Err(e) => Err(map_error(&e, Target::Object(&file.key), ctx)),
+    }
+}
+
+pub(crate) fn info(meta: ObjectMeta) -> ObjectInfo {
     ObjectInfo {
         key: meta.location.to_string(),
         size: meta.size,
@@ -323,6 +336,28 @@ impl ObjectSource for ObjectStoreSource {
             "listed source files"
         );
         Ok(files)
+    }
+
+    /// A remote store's listing page by page; a directory's is collected
+    /// (its paths are checked against the root together).
+    async fn list_stream(
+        &self,
+        prefix: &str,
+        pattern: Option<&str>,
+        exclude: &[String],
+    ) -> Result<ObjectListing, SourceError> {
+        let Backend::Remote { store, .. } = &self.backend else {
+            let listed = self.list(prefix, pattern, exclude).await?;
+            return Ok(futures::stream::iter(listed.into_iter().map(Ok)).boxed());
+        };
+        let prefix_path = self.parse_key(prefix, true)?;
+        let filter = FileFilter::new(prefix_path.as_ref(), pattern, exclude)?;
+        let errors = OwnedContext {
+            location: self.location.clone(),
+            endpoint: self.endpoint.clone(),
+            redactor: self.redactor.clone(),
+        };
+        Ok(PagedListing::start(Arc::clone(store), &prefix_path, filter, errors).into_stream())
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, SourceError> {

@@ -1,6 +1,7 @@
 //! Extraction: list the source, count its rows with the real decoder, cut the
 //! row space into partitions, prepare the destination.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -14,8 +15,8 @@ use crate::ports::{
     CommitError, ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile,
 };
 use crate::reading::{
-    ChosenFiles, ConnectorSource, HeaderCheck, OpenError, ReadItem, RecordReader, check_header,
-    choose_files, list_source_files, open_connector,
+    ChooseError, ChosenFiles, ConnectorSource, FileListing, HeaderCheck, OpenError, ReadItem,
+    RecordReader, check_header, choose_files, listed_files, no_files_message, open_connector,
 };
 
 /// Entries kept by the row index while counting: bounds its memory while
@@ -130,10 +131,11 @@ impl<'a> Extraction<'a> {
             self.prepare(&target).await?;
             return Ok(None);
         }
-        let listed = list_source_files(&source, spec)
-            .await
-            .map_err(ExtractFailure)?;
+        let listed = listed_files(&source, spec).await.map_err(ExtractFailure)?;
         let chosen = self.files_to_read(listed).await?;
+        if chosen.listed == 0 {
+            return Err(ExtractFailure(no_files_message(spec)));
+        }
         let mut log: Vec<LogEntry> = chosen.log.into_iter().map(|m| self.log(m)).collect();
         let mut files = chosen.files;
         if files.is_empty() {
@@ -202,11 +204,11 @@ impl<'a> Extraction<'a> {
     /// The files a fresh run reads: the listing minus the ledger (see
     /// [`choose_files`]); a retry that starts over reads exactly the files of
     /// its original run, never files that arrived since.
-    async fn files_to_read(&self, listed: Vec<SourceFile>) -> Result<ChosenFiles, ExtractFailure> {
+    async fn files_to_read(&self, listed: FileListing) -> Result<ChosenFiles, ExtractFailure> {
         let claim = &self.claim;
         let run = &claim.run;
         let Some(original) = run.metadata.retry_of else {
-            return Ok(choose_files(
+            return choose_files(
                 &*self.engine.ports.ledger,
                 run.pipeline_id,
                 &claim.spec,
@@ -214,7 +216,10 @@ impl<'a> Extraction<'a> {
                 &run.metadata.reload,
             )
             .await
-            .map_err(AppError::from)?);
+            .map_err(|e| match e {
+                ChooseError::Listing(message) => ExtractFailure(message),
+                ChooseError::Store(e) => AppError::from(e).into(),
+            });
         };
         let theirs = self
             .engine
@@ -223,21 +228,36 @@ impl<'a> Extraction<'a> {
             .run_files(original)
             .await
             .map_err(AppError::from)?;
-        let mut listed = listed.into_iter().peekable();
+        let wanted: HashMap<&str, usize> = theirs
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.key.as_str(), i))
+            .collect();
+        let mut found: Vec<Option<SourceFile>> = vec![None; theirs.len()];
+        let mut listed_count = 0;
+        let mut listed = listed;
+        while let Some(now) = listed.next().await {
+            let now = now.map_err(ExtractFailure)?;
+            listed_count += 1;
+            if let Some(&i) = wanted.get(now.key.as_str()) {
+                found[i] = Some(SourceFile {
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    ..now
+                });
+            }
+        }
+        if listed_count == 0 {
+            return Err(ExtractFailure(no_files_message(&claim.spec)));
+        }
         let mut files = Vec::with_capacity(theirs.len());
-        for (i, old) in theirs.iter().enumerate() {
-            // Both lists are in lexical key order.
-            while listed.next_if(|f| f.key < old.key).is_some() {}
-            let Some(now) = listed.next_if(|f| f.key == old.key) else {
+        for (old, now) in theirs.iter().zip(found) {
+            let Some(now) = now else {
                 return Err(ExtractFailure(format!(
                     "Source file {} disappeared since the original run; start a new run instead",
                     old.key
                 )));
             };
-            files.push(SourceFile {
-                index: u32::try_from(i).unwrap_or(u32::MAX),
-                ..now
-            });
+            files.push(now);
         }
         Ok(ChosenFiles {
             log: vec![format!(
@@ -245,6 +265,7 @@ impl<'a> Extraction<'a> {
                 files.len()
             )],
             files,
+            listed: listed_count,
             already_loaded: 0,
         })
     }

@@ -3,7 +3,7 @@
 //! implementation (the object-store adapter and the in-memory fake), so they
 //! cannot disagree on what a prefix or a glob means.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use globset::{GlobBuilder, GlobMatcher};
 
@@ -66,6 +66,16 @@ impl FileFilter {
         key.strip_prefix(self.prefix.as_str())?.strip_prefix('/')
     }
 
+    /// True if `key`, a listed object's, is one of the pipeline's files as
+    /// far as the key alone tells (the directory rule needs the other keys).
+    fn keeps(&self, key: &str) -> bool {
+        !key.ends_with('/')
+            && !self.exclude.contains(key)
+            && self.relative(key).is_some_and(|rel| {
+                !rel.is_empty() && self.matcher.as_ref().is_none_or(|m| m.is_match(rel))
+            })
+    }
+
     /// The pipeline's files among `listed`, in lexical (byte) key order.
     /// Directory markers — keys that other keys sit under, as S3 consoles
     /// create for "folders" — are never files.
@@ -81,20 +91,100 @@ impl FileFilter {
         };
         let keep: Vec<bool> = listed
             .iter()
-            .map(|o| {
-                !o.key.ends_with('/')
-                    && !self.exclude.contains(&o.key)
-                    && !is_directory(&o.key)
-                    && self.relative(&o.key).is_some_and(|rel| {
-                        !rel.is_empty() && self.matcher.as_ref().is_none_or(|m| m.is_match(rel))
-                    })
-            })
+            .map(|o| self.keeps(&o.key) && !is_directory(&o.key))
             .collect();
         listed
             .into_iter()
             .zip(keep)
             .filter_map(|(o, k)| k.then_some(o))
             .collect()
+    }
+
+    /// [`FileFilter::select`] for a listing that arrives in key order, one
+    /// object at a time (an object store's pages): see [`SortedSelection`].
+    pub fn select_sorted(self) -> SortedSelection {
+        SortedSelection {
+            filter: self,
+            pending: VecDeque::new(),
+            last: None,
+        }
+    }
+}
+
+/// The selection of [`FileFilter::select`] over a listing that arrives in
+/// lexical key order. An object is handed on once no later key can sit under
+/// it (a key at or past `key0` has arrived, since every `key/…` sorts
+/// before `key0`), so what this holds is the few keys between a file and its
+/// would-be children (`day1-a` between `day1` and `day1/`), not the listing.
+#[derive(Debug)]
+pub struct SortedSelection {
+    filter: FileFilter,
+    /// Candidates not yet handed on, in key order, and whether a key under
+    /// them was seen (then they are directories).
+    pending: VecDeque<(ObjectInfo, bool)>,
+    last: Option<String>,
+}
+
+impl SortedSelection {
+    /// Takes the next listed object; answers the files now decided, in key
+    /// order. A repeated key is ignored; a key before the previous one is an
+    /// `Other` error (the store broke its listing order).
+    pub fn push(&mut self, object: ObjectInfo) -> Result<Vec<ObjectInfo>, SourceError> {
+        if let Some(last) = &self.last {
+            match object.key.as_str().cmp(last.as_str()) {
+                std::cmp::Ordering::Equal => return Ok(Vec::new()),
+                std::cmp::Ordering::Less => {
+                    return Err(SourceError::Other(format!(
+                        "the store listed `{}` after `{last}`, out of key order",
+                        object.key
+                    )));
+                }
+                std::cmp::Ordering::Greater => {}
+            }
+        }
+        let key = object.key.as_str();
+        for (candidate, directory) in &mut self.pending {
+            if !*directory && is_under(key, &candidate.key) {
+                *directory = true;
+            }
+        }
+        let mut decided = Vec::new();
+        while let Some((front, directory)) = self.pending.front() {
+            if !*directory && !is_past_children(key, &front.key) {
+                break;
+            }
+            if let Some((file, false)) = self.pending.pop_front() {
+                decided.push(file);
+            }
+        }
+        self.last = Some(object.key.clone());
+        if self.filter.keeps(&object.key) {
+            self.pending.push_back((object, false));
+        }
+        Ok(decided)
+    }
+
+    /// The listing has ended: the files still held.
+    pub fn finish(self) -> Vec<ObjectInfo> {
+        self.pending
+            .into_iter()
+            .filter_map(|(file, directory)| (!directory).then_some(file))
+            .collect()
+    }
+}
+
+/// True if `key` sits under `parent` (starts with `parent/`).
+fn is_under(key: &str, parent: &str) -> bool {
+    key.strip_prefix(parent)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// True if `key`, which sorts after `earlier`, is at or past `earlier0`, so no
+/// key arriving after it can sit under `earlier`.
+fn is_past_children(key: &str, earlier: &str) -> bool {
+    match key.strip_prefix(earlier) {
+        Some(rest) => rest.as_bytes().first().is_some_and(|b| *b >= b'0'),
+        None => true,
     }
 }
 
@@ -149,6 +239,86 @@ mod tests {
         let f = FileFilter::new("", None, &[]).expect("f");
         let listed = infos(&["d", "d-1", "d/x", "e/"]);
         assert_eq!(keys(f.select(listed)), ["d-1", "d/x"]);
+    }
+
+    /// [`SortedSelection`] over `listed` (sorted first, as a store lists).
+    fn select_sorted(f: FileFilter, mut listed: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut selection = f.select_sorted();
+        let mut out = Vec::new();
+        for o in listed {
+            out.extend(selection.push(o).expect("in order"));
+        }
+        out.extend(selection.finish());
+        out
+    }
+
+    #[test]
+    fn the_sorted_selection_agrees_with_the_whole_one() {
+        let listed = infos(&[
+            "d",
+            "d-1",
+            "d.csv",
+            "d/x",
+            "d/x/y",
+            "d0",
+            "e/",
+            "e/f.csv",
+            "in/_READY.dat",
+            "in/a.csv",
+            "in/a.csv/b.csv",
+            "in/a.csv-2",
+            "in/sub/c.csv",
+            "in",
+            "inbox/z.csv",
+            "z",
+        ]);
+        for (prefix, pattern) in [
+            ("", None),
+            ("in", Some("*.csv")),
+            ("in/", Some("**/*.csv")),
+            ("", Some("**")),
+            ("d", None),
+        ] {
+            let exclude = ["in/_READY.dat".to_owned()];
+            let whole = FileFilter::new(prefix, pattern, &exclude).expect("f");
+            let sorted = FileFilter::new(prefix, pattern, &exclude).expect("f");
+            assert_eq!(
+                keys(select_sorted(sorted, listed.clone())),
+                keys(whole.select(listed.clone())),
+                "prefix {prefix:?}, pattern {pattern:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sorted_selection_holds_only_undecided_keys() {
+        let mut selection = FileFilter::new("", None, &[]).expect("f").select_sorted();
+        let mut handed_on = 0;
+        for i in 0..10_000 {
+            handed_on += selection
+                .push(infos(&[&format!("k/{i:05}.csv")]).remove(0))
+                .expect("in order")
+                .len();
+            assert!(selection.pending.len() <= 1, "{}", selection.pending.len());
+        }
+        assert_eq!(handed_on + selection.finish().len(), 10_000);
+    }
+
+    #[test]
+    fn the_sorted_selection_refuses_a_listing_out_of_order() {
+        let mut selection = FileFilter::new("", None, &[]).expect("f").select_sorted();
+        selection.push(infos(&["b"]).remove(0)).expect("first");
+        assert!(
+            selection
+                .push(infos(&["b"]).remove(0))
+                .expect("repeat")
+                .is_empty()
+        );
+        let Err(SourceError::Other(message)) = selection.push(infos(&["a"]).remove(0)) else {
+            panic!("out of order accepted");
+        };
+        assert!(message.contains("`a` after `b`"), "{message}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod system;
 
 pub use clock::{Clock, IdGenerator};
 pub use ledger::{ForgetFiles, LEDGER_LOOKUP_CHUNK, LedgerStore};
-pub use listing::FileFilter;
+pub use listing::{FileFilter, SortedSelection};
 pub use loader::{BatchCommit, BulkLoader, CommitOutcome, LoadTarget, RejectedRow};
 pub use queue::{
     CommitError, ExtractionClaim, ExtractionResult, FinalizedRun, LeaseToken, PartitionClaim,
@@ -33,7 +33,8 @@ pub use queue::{
 #[cfg(test)]
 pub use source::MockObjectSourceFactory;
 pub use source::{
-    ByteStream, ObjectInfo, ObjectSource, ObjectSourceFactory, SourceCheck, SourceError,
+    ByteStream, ObjectInfo, ObjectListing, ObjectSource, ObjectSourceFactory, SourceCheck,
+    SourceError,
 };
 pub use store::{
     ApiKey, ApiKeyStore, ConnectorStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewApiKey, NewRun, Page,

@@ -69,6 +69,10 @@ pub struct SourceCheck {
 /// Bytes of an object, in chunks of any size.
 pub type ByteStream = BoxStream<'static, Result<Bytes, SourceError>>;
 
+/// A listing delivered object by object, as the store's pages arrive (see
+/// [`ObjectSource::list_stream`]).
+pub type ObjectListing = BoxStream<'static, Result<ObjectInfo, SourceError>>;
+
 /// One connector's store. (No mockall mock: use the in-memory fake of the
 /// `testing` feature.) Every implementation passes the contract suite
 /// `sluice_application::source_contract_tests!`, which checks each promise
@@ -91,6 +95,22 @@ pub trait ObjectSource: Send + Sync {
         pattern: Option<&str>,
         exclude: &[String],
     ) -> Result<Vec<ObjectInfo>, SourceError>;
+
+    /// The listing of [`ObjectSource::list`] (the same objects, in the same
+    /// order, with the same errors), delivered as it arrives, so that a
+    /// caller going through a million keys holds a page at a time instead of
+    /// the whole listing. An error may come from this call or, for a page
+    /// after the first, from the stream. The default collects
+    /// [`ObjectSource::list`]; a store that lists in pages overrides it.
+    async fn list_stream(
+        &self,
+        prefix: &str,
+        pattern: Option<&str>,
+        exclude: &[String],
+    ) -> Result<ObjectListing, SourceError> {
+        let listed = self.list(prefix, pattern, exclude).await?;
+        Ok(Box::pin(futures::stream::iter(listed.into_iter().map(Ok))))
+    }
 
     /// The object at `key` (size and ETag as `list` reports them), or `None`
     /// when it does not exist, also when `key` is only a "folder" that other

@@ -9,8 +9,9 @@ mod open;
 mod reader;
 mod selection;
 
-pub(crate) use files::{list_source_files, listed_files};
+pub use files::FileListing;
+pub(crate) use files::{list_source_files, listed_files, no_files_message};
 pub(crate) use mapping::{HeaderCheck, check_header, mappings, schema_with_required_keys};
 pub(crate) use open::{ConnectorSource, OpenError, open_connector, open_known};
 pub use reader::{ReadItem, RecordMeta, RecordReader};
-pub use selection::{ChosenFiles, choose_files};
+pub use selection::{ChooseError, ChosenFiles, choose_files};

@@ -5,6 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
 use sluice_domain::connector::Connector;
 use sluice_domain::ids::ConnectorId;
 
@@ -92,13 +95,36 @@ impl ConnectorSource {
         let Some(limit) = self.timeout else {
             return call.await;
         };
-        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-            Err(SourceError::Unreachable(format!(
-                "no answer within {} s",
-                limit.as_secs()
-            )))
-        })
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or_else(|_| Err(no_answer(limit)))
     }
+
+    /// `stream` (an answer of [`ConnectorSource::source`] that comes in
+    /// parts, such as a listing's pages), each part waited for at most the
+    /// timeout; past it the stream ends with `Unreachable`.
+    pub(crate) fn each_within_timeout<T: Send + 'static>(
+        &self,
+        stream: BoxStream<'static, Result<T, SourceError>>,
+    ) -> BoxStream<'static, Result<T, SourceError>> {
+        let Some(limit) = self.timeout else {
+            return stream;
+        };
+        futures::stream::unfold(Some(stream), move |stream| async move {
+            let mut stream = stream?;
+            match tokio::time::timeout(limit, stream.next()).await {
+                Ok(Some(item)) => Some((item, Some(stream))),
+                Ok(None) => None,
+                Err(_) => Some((Err(no_answer(limit)), None)),
+            }
+        })
+        .boxed()
+    }
+}
+
+/// A store that did not answer within `limit`.
+fn no_answer(limit: Duration) -> SourceError {
+    SourceError::Unreachable(format!("no answer within {} s", limit.as_secs()))
 }
 
 #[cfg(test)]

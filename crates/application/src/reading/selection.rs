@@ -1,8 +1,9 @@
 //! Which listed files a run reads: the listing minus the file ledger.
 //!
-//! The listing is checked against the ledger in chunks of
+//! The listing is checked against the ledger as it arrives, in chunks of
 //! [`LEDGER_LOOKUP_CHUNK`] keys (one set-based lookup each), so memory stays
-//! bounded by the chunk and the files the run will read, never the ledger.
+//! bounded by the chunk and the files the run will read, never the ledger
+//! nor the listing.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +13,9 @@ use sluice_domain::ledger::{
 };
 use sluice_domain::pipeline::PipelineSpec;
 
+use futures::StreamExt;
+
+use super::FileListing;
 use crate::ports::{LEDGER_LOOKUP_CHUNK, LedgerStore, SourceFile, StoreError};
 
 /// Files named one by one in a run's log, per reason; the rest are counted.
@@ -22,10 +26,23 @@ const NAMED_PER_REASON: usize = 20;
 pub struct ChosenFiles {
     /// The files to read, re-indexed in lexical key order.
     pub files: Vec<SourceFile>,
+    /// How many files the listing held.
+    pub listed: u64,
     /// Listed files left out because the ledger holds them unchanged.
     pub already_loaded: u64,
     /// Log lines: changed, forgotten and reloaded files, or "No new files".
     pub log: Vec<String>,
+}
+
+/// Why no files could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChooseError {
+    /// A page of the listing could not be had: the message a run logs.
+    #[error("{0}")]
+    Listing(String),
+    /// The ledger could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Log lines of one reason, at most [`NAMED_PER_REASON`] named.
@@ -60,10 +77,12 @@ struct Reasons {
     reloaded: Named,
 }
 
-/// Chooses among `listed` (a run's listing, in lexical key order) the files
-/// a run of `spec` reads: with `source.files: new` those the ledger of
-/// `pipeline` does not hold with the same version, plus the `reload` keys;
-/// with `all`, every file.
+/// Chooses among `listed` (a run's listing as it arrives, in any order)
+/// the files a run of `spec` reads: with `source.files: new` those the
+/// ledger of `pipeline` does not hold with the same version, plus the
+/// `reload` keys; with `all`, every file. The listing is checked against the
+/// ledger [`LEDGER_LOOKUP_CHUNK`] files at a time, so what this holds is a
+/// chunk and the chosen files, however long the listing.
 ///
 /// Public so that the ledger benchmark (`cargo xtask bench`, the
 /// `ledger_selection` example of `sluice-server`) measures this very code.
@@ -71,18 +90,23 @@ pub async fn choose_files(
     ledger: &dyn LedgerStore,
     pipeline: PipelineId,
     spec: &PipelineSpec,
-    listed: Vec<SourceFile>,
+    listed: FileListing,
     reload: &[String],
-) -> Result<ChosenFiles, StoreError> {
+) -> Result<ChosenFiles, ChooseError> {
     let selection = spec.file_selection();
     let reload: HashSet<&str> = reload.iter().map(String::as_str).collect();
     let mut files = Vec::new();
+    let mut listed_count = 0;
     let mut already_loaded = 0;
     let mut reasons = Reasons::default();
     let mut reload_found = HashSet::new();
-    let mut listed = listed.into_iter().peekable();
-    while listed.peek().is_some() {
-        let chunk: Vec<SourceFile> = listed.by_ref().take(LEDGER_LOOKUP_CHUNK).collect();
+    let mut chunks = listed.chunks(LEDGER_LOOKUP_CHUNK);
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk
+            .into_iter()
+            .collect::<Result<Vec<SourceFile>, String>>()
+            .map_err(ChooseError::Listing)?;
+        listed_count += chunk.len() as u64;
         let keys: Vec<String> = chunk.iter().map(|f| f.key.clone()).collect();
         let known: HashMap<String, KnownFile> = ledger
             .known_files(pipeline, &keys)
@@ -121,6 +145,7 @@ pub async fn choose_files(
             }
         }
     }
+    files.sort_by(|a, b| a.key.cmp(&b.key));
     let mut log = Vec::new();
     reasons.changed.finish("changed files", &mut log);
     reasons.forgotten.finish("forgotten files", &mut log);
@@ -157,6 +182,7 @@ pub async fn choose_files(
     }
     Ok(ChosenFiles {
         files,
+        listed: listed_count,
         already_loaded,
         log,
     })

@@ -15,7 +15,7 @@ use super::schedule::CronSchedule;
 use super::{Principal, UseCases};
 use crate::AppError;
 use crate::ports::PollTarget;
-use crate::reading::{ConnectorSource, choose_files, listed_files, open_known};
+use crate::reading::{ChooseError, ConnectorSource, choose_files, listed_files, open_known};
 
 /// One watched pipeline, its connector and its newest run.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,8 +209,12 @@ impl UseCases {
         let listed = listed_files(&source, spec)
             .await
             .map_err(AppError::Unprocessable)?;
-        let chosen =
-            choose_files(&*self.ports().ledger, target.pipeline.id, spec, listed, &[]).await?;
+        let chosen = choose_files(&*self.ports().ledger, target.pipeline.id, spec, listed, &[])
+            .await
+            .map_err(|e| match e {
+                ChooseError::Listing(message) => AppError::Unprocessable(message),
+                ChooseError::Store(e) => e.into(),
+            })?;
         if chosen.files.is_empty() {
             return Ok(false);
         }

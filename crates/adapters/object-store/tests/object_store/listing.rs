@@ -1,5 +1,6 @@
 //! Listing a pipeline's files: prefix, glob, touch file, directories, order.
 
+use futures::TryStreamExt;
 use sluice_application::ports::SourceError;
 
 use crate::common::{Fixture, Kind};
@@ -120,8 +121,20 @@ async fn s3_folder_markers_are_not_files() {
         assert!(status.is_success(), "{status}");
     }
     f.put("in/sub/b.csv", "y\n").await;
+    // A real object whose key other keys sit under is a directory too.
+    f.put("in/sub", "not a file\n").await;
     let listed = f.source().list("in", None, &[]).await.expect("list");
     assert_eq!(keys(&listed), ["in/a.csv", "in/sub/b.csv"]);
+    // The paged listing agrees, page by page.
+    let streamed: Vec<_> = f
+        .source()
+        .list_stream("in", None, &[])
+        .await
+        .expect("list_stream")
+        .try_collect()
+        .await
+        .expect("every page");
+    assert_eq!(streamed, listed);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::ports::{ObjectInfo, ObjectSource, SourceError};
 
@@ -38,6 +38,7 @@ macro_rules! source_contract_tests {
             listing_is_in_byte_order_with_sizes_and_etags,
             a_prefix_is_whole_key_segments,
             a_prefix_with_nothing_under_it_lists_nothing,
+            a_long_listing_streams_as_it_lists,
             globs_are_relative_to_the_prefix_and_star_stays_in_a_segment,
             an_invalid_glob_is_invalid_config,
             excluded_keys_are_not_listed,
@@ -76,13 +77,32 @@ async fn list(
     exclude: &[&str],
 ) -> Vec<String> {
     let exclude: Vec<String> = exclude.iter().map(|k| (*k).to_owned()).collect();
-    f.source()
+    let listed = f
+        .source()
         .list(prefix, pattern, &exclude)
         .await
-        .unwrap_or_else(|e| panic!("list {prefix:?} {pattern:?}: {e}"))
-        .into_iter()
-        .map(|o| o.key)
-        .collect()
+        .unwrap_or_else(|e| panic!("list {prefix:?} {pattern:?}: {e}"));
+    assert_eq!(
+        list_streamed(f, prefix, pattern, &exclude).await,
+        Ok(listed.clone()),
+        "list_stream {prefix:?} {pattern:?} differs from list"
+    );
+    listed.into_iter().map(|o| o.key).collect()
+}
+
+/// The whole of a streamed listing, whether it fails when it starts or in
+/// the stream.
+async fn list_streamed(
+    f: &impl SourceFixture,
+    prefix: &str,
+    pattern: Option<&str>,
+    exclude: &[String],
+) -> Result<Vec<ObjectInfo>, SourceError> {
+    f.source()
+        .list_stream(prefix, pattern, exclude)
+        .await?
+        .try_collect()
+        .await
 }
 
 /// A whole read, whether it fails when it starts or in the stream.
@@ -201,6 +221,32 @@ pub async fn a_prefix_with_nothing_under_it_lists_nothing(f: &impl SourceFixture
     assert_eq!(
         f.source().list("nothing-here/", Some("*.csv"), &[]).await,
         Ok(Vec::new())
+    );
+    assert_eq!(
+        list_streamed(f, "nothing-here/", Some("*.csv"), &[]).await,
+        Ok(Vec::new())
+    );
+}
+
+/// A listing longer than a page of S3's (1,000 keys) streams the same
+/// files, in the same order, as the whole listing.
+pub async fn a_long_listing_streams_as_it_lists(f: &impl SourceFixture) {
+    let keys: Vec<String> = (0..1_050).map(|i| format!("many/{i:04}.csv")).collect();
+    futures::stream::iter(&keys)
+        .for_each_concurrent(16, |key| f.put(key, Bytes::from_static(b"a\n")))
+        .await;
+    f.put("many/sub/x.csv", Bytes::from_static(b"b\n")).await;
+    f.put("many/_READY", Bytes::from_static(b"")).await;
+    assert_eq!(list(f, "many", Some("*.csv"), &["many/_READY"]).await, keys);
+    let everything = list(f, "many/", None, &[]).await;
+    assert_eq!(everything.len(), 1_052);
+    assert_eq!(
+        everything.first().map(String::as_str),
+        Some("many/0000.csv")
+    );
+    assert_eq!(
+        everything.last().map(String::as_str),
+        Some("many/sub/x.csv")
     );
 }
 
