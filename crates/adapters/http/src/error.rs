@@ -18,6 +18,11 @@ pub enum ApiError {
     App(AppError),
     /// No route matches the path.
     RouteNotFound,
+    /// An id in the path is malformed, so it names nothing (a 404).
+    MalformedId {
+        /// What is wrong with it.
+        message: String,
+    },
     /// The path exists, the method does not; `allow` lists the methods it has.
     MethodNotAllowed {
         /// Value of the `Allow` header.
@@ -48,6 +53,7 @@ impl ApiError {
         let (code, message, field) = match self {
             Self::App(e) => app_detail(e),
             Self::RouteNotFound => ("not_found", "no such route".to_owned(), None),
+            Self::MalformedId { message } => ("not_found", message.clone(), None),
             Self::MethodNotAllowed { allow } => (
                 "method_not_allowed",
                 format!("method not allowed here; allowed: {allow}"),
@@ -118,7 +124,7 @@ impl ResponseError for ApiError {
                 AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::RouteNotFound | Self::MalformedId { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -148,7 +148,6 @@ impl DerivedFromRoles {
         };
         let has_params = path.contains('{');
         if has_params {
-            add("400", "BadRequest");
             add("404", "NotFound");
         }
         if let Some(action) = action {

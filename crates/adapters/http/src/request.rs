@@ -113,8 +113,9 @@ pub async fn decode_body<T: DeserializeOwned>(
     Ok(from_json(value)?)
 }
 
-/// Parses the path parameter `name` as a typed id; a malformed id is a 400
-/// naming the parameter.
+/// Parses the path parameter `name` as a typed id. A malformed id names
+/// nothing, so it is a 404 like any other id that names nothing, with a
+/// message saying what is wrong with it (decision 0007).
 pub fn path_id<T>(req: &HttpRequest, name: &str) -> Result<T, ApiError>
 where
     T: FromStr<Err = DomainError>,
@@ -123,7 +124,9 @@ where
         .match_info()
         .get(name)
         .ok_or_else(|| ApiError::internal(format!("route has no `{name}` parameter")))?;
-    T::from_str(raw).map_err(|e| ApiError::invalid(name, e.to_string()))
+    T::from_str(raw).map_err(|e| ApiError::MalformedId {
+        message: format!("not found: {e} (path parameter `{name}`)"),
+    })
 }
 
 /// `?limit=&cursor=` of every list endpoint.

@@ -50,7 +50,7 @@ async fn metrics_count_runs_by_status_and_requests_by_route() {
         "sluice_runs{status=\"pending\"} 0",
         "sluice_runs{status=\"completed_with_errors\"} 0",
         "sluice_http_requests_total{method=\"GET\",route=\"/api/v1/pipelines/{id}\",status=\"200\"} 2",
-        "sluice_http_requests_total{method=\"GET\",route=\"/api/v1/pipelines/{id}\",status=\"400\"} 1",
+        "sluice_http_requests_total{method=\"GET\",route=\"/api/v1/pipelines/{id}\",status=\"404\"} 1",
         "sluice_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
         "sluice_http_requests_total{method=\"POST\",route=\"/api/v1/pipelines\",status=\"201\"} 1",
     ] {

@@ -494,6 +494,6 @@ async fn a_run_is_found_by_its_id_alone() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let malformed = api.get("/api/v1/runs/pipe_1", Role::Viewer).await;
-    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
-    assert_eq!(malformed.json()["error"]["field"], "runId");
+    assert_eq!(malformed.status, StatusCode::NOT_FOUND);
+    assert_eq!(malformed.json()["error"]["code"], "not_found");
 }

@@ -221,12 +221,25 @@ async fn other_bodies_name_their_fields() {
     );
 }
 
+/// A malformed id in a path names nothing: a 404 (decision 0007, amended),
+/// whose message says the id is malformed and which parameter holds it.
+fn assert_malformed_id_404(reply: &Reply, param: &str, path: &str) {
+    assert_json_error(reply, StatusCode::NOT_FOUND, "not_found");
+    let v = reply.json();
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("invalid") && message.contains(&format!("`{param}`")),
+        "{path}: {v}"
+    );
+    assert!(v["error"].get("field").is_none(), "{path}: {v}");
+}
+
 #[actix_web::test]
-async fn bad_ids_and_query_parameters_are_400_naming_them() {
+async fn malformed_path_ids_are_404_and_bad_query_parameters_400_naming_them() {
     let api = TestApi::new().await;
     let c = api.connector("Production S3").await;
     let p = api.pipeline(&c, json!({})).await;
-    let cases = [
+    let ids = [
         ("/api/v1/pipelines/nope".to_owned(), "id"),
         (
             "/api/v1/pipelines/run_01J9Z8Y7X6W5V4T3S2R1Q0P9NM".to_owned(),
@@ -236,6 +249,13 @@ async fn bad_ids_and_query_parameters_are_400_naming_them() {
         (format!("/api/v1/pipelines/{p}/runs/nope"), "runId"),
         (format!("/api/v1/pipelines/{p}/runs/{p}/progress"), "runId"),
         (format!("/api/v1/pipelines/{p}/runs/x/errors"), "runId"),
+        ("/api/v1/runs/run_doesnotexist".to_owned(), "runId"),
+    ];
+    for (path, param) in ids {
+        let reply = api.get(&path, Role::Viewer).await;
+        assert_malformed_id_404(&reply, param, &path);
+    }
+    let queries = [
         ("/api/v1/pipelines?limit=0".to_owned(), "limit"),
         ("/api/v1/pipelines?limit=201".to_owned(), "limit"),
         ("/api/v1/pipelines?limit=ten".to_owned(), "limit"),
@@ -246,28 +266,16 @@ async fn bad_ids_and_query_parameters_are_400_naming_them() {
             "cursor",
         ),
     ];
-    for (path, field) in cases {
+    for (path, field) in queries {
         let reply = api.get(&path, Role::Viewer).await;
         assert_eq!(reply.error_field(), field, "{path}");
     }
-    let reply = api
-        .send(
-            Method::DELETE,
-            "/api/v1/api-keys/key_x",
-            Some(&api.admin),
-            None,
-        )
-        .await;
-    assert_eq!(reply.error_field(), "id");
-    let reply = api
-        .send(
-            Method::POST,
-            &format!("/api/v1/pipelines/{p}/runs/nope/retry"),
-            Some(&api.admin),
-            None,
-        )
-        .await;
-    assert_eq!(reply.error_field(), "runId");
+    let path = "/api/v1/api-keys/key_x";
+    let reply = api.send(Method::DELETE, path, Some(&api.admin), None).await;
+    assert_malformed_id_404(&reply, "id", path);
+    let path = format!("/api/v1/pipelines/{p}/runs/run_doesnotexist/retry");
+    let reply = api.send(Method::POST, &path, Some(&api.admin), None).await;
+    assert_malformed_id_404(&reply, "runId", &path);
 }
 
 #[actix_web::test]
