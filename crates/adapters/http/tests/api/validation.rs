@@ -371,3 +371,32 @@ async fn missing_entities_are_404_and_busy_ones_409() {
     assert_eq!(paused.status, StatusCode::OK, "{}", paused.text());
     assert_eq!(paused.json()["status"], "paused");
 }
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let api = TestApi::new().await;
+    let c = api.connector("Production S3").await;
+    let replies = [
+        api.get("/api/v1/connectors", Role::Viewer).await,
+        api.get(&format!("/api/v1/connectors/{c}"), Role::Viewer)
+            .await,
+        api.get("/api/v1/pipelines/nope", Role::Viewer).await,
+        api.get("/nope", Role::Viewer).await,
+        api.send(Method::GET, "/api/v1/connectors", None, None)
+            .await,
+        api.send(Method::PUT, "/api/v1/pipelines", Some(&api.admin), None)
+            .await,
+        api.send(Method::GET, "/healthz", None, None).await,
+    ];
+    for reply in &replies {
+        for (name, value) in sluice_http::SECURITY_HEADERS {
+            assert_eq!(
+                reply.header(name).as_deref(),
+                Some(*value),
+                "{name} of a {} answer: {:?}",
+                reply.status,
+                reply.headers
+            );
+        }
+    }
+}
