@@ -13,7 +13,7 @@ use rand::Rng;
 use sluice_test_db::Migrations;
 
 pub use api::Api;
-pub use sluice_test_db::TestDb;
+pub use sluice_test_db::{TestDb, admin};
 
 /// What the harness (`cargo xtask test`) provides.
 pub struct Env {
