@@ -81,14 +81,19 @@ impl Api {
 
     /// Creates an `s3` connector on the test S3 server; returns its id.
     pub async fn s3_connector(&self, bucket: &str) -> String {
-        let env = super::env();
+        self.s3_connector_at(bucket, &super::env().s3).await
+    }
+
+    /// Creates an `s3` connector reaching the test S3 server's bucket through
+    /// `endpoint` (a proxy); returns its id.
+    pub async fn s3_connector_at(&self, bucket: &str, endpoint: &str) -> String {
         let (status, body) = self
             .post(
                 "/api/v1/connectors",
                 json!({
                     "name": format!("s3 {bucket}"),
                     "type": "s3",
-                    "config": {"bucket": bucket, "endpoint": env.s3, "region": "us-east-1", "pathStyle": true},
+                    "config": {"bucket": bucket, "endpoint": endpoint, "region": "us-east-1", "pathStyle": true},
                     "credentials": {"accessKeyId": "test", "secretAccessKey": "test-secret-value"}
                 }),
             )

@@ -2,6 +2,7 @@
 //! `sluice` binary in child processes, an API client, the S3 server, SQL checks.
 
 pub mod api;
+pub mod proxy;
 pub mod s3;
 pub mod sql;
 
