@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::DomainError;
-use crate::ids::{EventId, PipelineId, WebhookId};
+use crate::ids::{EventId, PipelineId, RunId, Ulid, WebhookId};
 use crate::run::Run;
 use crate::status::RunStatus;
 use crate::time::Timestamp;
@@ -301,6 +301,109 @@ impl WebhookSpec {
         }
         Ok(())
     }
+}
+
+/// The id of the event `event` of run `run` for subscription `webhook`,
+/// announced at `at`: a ULID with `at` as its time and a hash of the three
+/// as its random part. The store writes at most one event per triple (a
+/// unique key), and anyone who computes the id again finds the same one.
+pub fn event_id(webhook: WebhookId, run: RunId, event: WebhookEvent, at: Timestamp) -> EventId {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(webhook.to_string().as_bytes())
+        .chain_update(b"/")
+        .chain_update(run.to_string().as_bytes())
+        .chain_update(b"/")
+        .chain_update(event.as_str().as_bytes())
+        .finalize();
+    let random = digest
+        .iter()
+        .take(10)
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    let millis = u64::try_from(at.millis()).unwrap_or(0);
+    EventId::from_ulid(Ulid::from_parts(millis, random))
+}
+
+/// The body of `POST /webhooks` (and, with the stored secret, the result
+/// of a `PATCH`). The secret is write-only: no `Serialize`, and a redacting
+/// `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookRequest {
+    /// Where events are POSTed: `http` or `https`; loopback, link-local and
+    /// private addresses only on a server started with
+    /// `SLUICE_WEBHOOK_ALLOW_PRIVATE=1`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "https://hooks.example.com/sluice")
+    )]
+    pub url: String,
+    /// The events to send (at least one).
+    pub events: Vec<WebhookEvent>,
+    /// Only runs of these pipelines; absent or null for every pipeline.
+    #[serde(default)]
+    pub pipeline_ids: Option<Vec<PipelineId>>,
+    /// `json` (the default) or `slack`.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Whether events are sent (default true).
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// For `run.errors_exceeded`: an event when a run ends with more failed
+    /// rows than this.
+    #[serde(default)]
+    pub errors_threshold: Option<u64>,
+    /// The signing secret, 16–256 characters (write-only: never returned).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 16, max_length = 256, write_only)
+    )]
+    pub secret: String,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl fmt::Debug for WebhookRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRequest")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("pipeline_ids", &self.pipeline_ids)
+            .field("format", &self.format)
+            .field("enabled", &self.enabled)
+            .field("errors_threshold", &self.errors_threshold)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl WebhookRequest {
+    /// Splits the request into its checked spec and secret.
+    pub fn into_parts(
+        self,
+        allow_private: bool,
+    ) -> Result<(WebhookSpec, WebhookSecret), DomainError> {
+        let secret = WebhookSecret::new(self.secret)?;
+        let spec = WebhookSpec {
+            url: self.url,
+            events: dedup(self.events),
+            pipeline_ids: self.pipeline_ids,
+            format: self.format,
+            enabled: self.enabled,
+            errors_threshold: self.errors_threshold,
+        };
+        spec.validate(allow_private)?;
+        Ok((spec, secret))
+    }
+}
+
+fn dedup(mut events: Vec<WebhookEvent>) -> Vec<WebhookEvent> {
+    events.sort();
+    events.dedup();
+    events
 }
 
 /// Whether an address is one that needs `SLUICE_WEBHOOK_ALLOW_PRIVATE`:

@@ -451,3 +451,55 @@ fn private_address_rule_on_resolved_addresses() {
     assert!(!is_private_address(ip("1.1.1.1")));
     assert!(!is_private_address(ip("2606:4700:4700::1111")));
 }
+
+#[test]
+fn event_ids_are_stable_per_subscription_run_and_event() {
+    let w = WebhookId::from_ulid(Ulid(1));
+    let r = RunId::from_ulid(Ulid(2));
+    let t = Timestamp(1_750_000_000_000);
+    let a = event_id(w, r, WebhookEvent::RunCompleted, t);
+    assert_eq!(a, event_id(w, r, WebhookEvent::RunCompleted, t));
+    assert_ne!(a, event_id(w, r, WebhookEvent::RunErrorsExceeded, t));
+    assert_ne!(
+        a,
+        event_id(
+            WebhookId::from_ulid(Ulid(3)),
+            r,
+            WebhookEvent::RunCompleted,
+            t
+        )
+    );
+    assert_eq!(a.ulid().millis(), 1_750_000_000_000);
+    assert!(a.to_string().starts_with("evt_"));
+}
+
+#[test]
+fn a_request_keeps_its_secret_out_of_debug_and_checks_every_rule() {
+    let req: WebhookRequest = serde_json::from_value(serde_json::json!({
+        "url": "https://hooks.example.com/x",
+        "events": ["run.failed", "run.completed", "run.failed"],
+        "secret": "whsec_request_0123456789",
+    }))
+    .expect("decodes");
+    let text = format!("{req:?}");
+    assert!(!text.contains("whsec_request_0123456789"), "{text}");
+    let (spec, secret) = req.clone().into_parts(false).expect("valid");
+    assert_eq!(
+        spec.events,
+        vec![WebhookEvent::RunCompleted, WebhookEvent::RunFailed]
+    );
+    assert!(spec.enabled);
+    assert_eq!(spec.format, WebhookFormat::Json);
+    assert_eq!(secret.expose(), "whsec_request_0123456789");
+    let mut private = req;
+    private.url = "http://127.0.0.1:9/".into();
+    assert!(matches!(
+        private.clone().into_parts(false),
+        Err(DomainError::InvalidField { ref field, .. }) if field == "url"
+    ));
+    assert!(private.into_parts(true).is_ok());
+    let unknown = serde_json::from_value::<WebhookRequest>(serde_json::json!({
+        "url": "https://e.com/", "events": ["run.failed"], "secret": "x", "extra": 1
+    }));
+    assert!(unknown.is_err());
+}
