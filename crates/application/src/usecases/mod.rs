@@ -18,6 +18,7 @@ mod pipelines;
 mod polling;
 mod runs;
 mod schedule;
+mod webhooks;
 
 use std::sync::Arc;
 
