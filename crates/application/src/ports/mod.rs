@@ -42,7 +42,10 @@ pub use store::{
     PageRequest, PipelineStore, PollState, PollTarget, PollingStore, RunSnapshot, RunStore,
     StoreError,
 };
-pub use webhooks::{AttemptResult, ClaimedEvent, Delivery, EventState, OutboxStats, WebhookStore};
+pub use webhooks::{
+    AttemptResult, ClaimedEvent, Delivery, EventState, OutboundRequest, OutboxStats, SendResult,
+    WebhookSender, WebhookStore,
+};
 
 /// Every storage port in one store (`sluice-postgres`' `PgStore`, the
 /// in-memory fake): what [`Ports::from_store`] takes.

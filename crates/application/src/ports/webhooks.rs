@@ -215,3 +215,53 @@ pub trait WebhookStore: Send + Sync {
     /// Outbox figures.
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
 }
+
+/// One webhook request to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundRequest {
+    /// Target URL (checked by [`sluice_domain::webhook::check_url`]).
+    pub url: String,
+    /// Headers besides `Content-Type: application/json`.
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl std::fmt::Debug for OutboundRequest {
+    // The signature header is derived from the secret: it stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRequest")
+            .field("url", &self.url)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What sending came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// The receiver answered.
+    Answered {
+        /// HTTP status.
+        status: u16,
+        /// Its `Retry-After` header, as sent.
+        retry_after: Option<String>,
+    },
+    /// No answer.
+    NoAnswer {
+        /// Why, in a few words (never the secret or the body).
+        error: String,
+        /// False when trying again cannot help (an address the
+        /// private-address rule refuses).
+        retryable: bool,
+    },
+}
+
+/// Sends webhook requests: POST, no redirect followed, the answer's body
+/// read only up to a small cap, within the adapter's timeout (the call
+/// always returns, never hangs).
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    /// Sends one request.
+    async fn send(&self, request: &OutboundRequest) -> SendResult;
+}
