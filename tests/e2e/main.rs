@@ -17,3 +17,4 @@ mod polling;
 mod replace;
 mod retry;
 mod strategies;
+mod webhooks;
