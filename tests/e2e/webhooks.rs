@@ -20,6 +20,9 @@ use crate::support::{Launch, SluiceMigrations, TestDb};
 
 const SECRET: &str = "whsec-e2e-0123456789abcdef";
 
+/// A receiver script entry: read the request, never answer.
+const HANG: &str = "hang";
+
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 struct Received {
@@ -35,7 +38,13 @@ struct Receiver {
 }
 
 async fn receiver(script: Vec<&'static str>) -> Receiver {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    receiver_on(
+        TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        script,
+    )
+}
+
+fn receiver_on(listener: TcpListener, script: Vec<&'static str>) -> Receiver {
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     let (tx, got) = mpsc::unbounded_channel();
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
@@ -86,6 +95,12 @@ async fn receiver(script: Vec<&'static str>) -> Receiver {
                     .ok()
                     .and_then(|mut s| s.pop_front())
                     .unwrap_or("200 OK");
+                if answer == HANG {
+                    // Tell the test the request is in flight, then never answer.
+                    let _ = tx.send(Received { headers, body });
+                    let _ = sock.read(&mut chunk).await;
+                    return;
+                }
                 let reply = format!(
                     "HTTP/1.1 {answer}\r\nRetry-After: 0\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
                 );
@@ -348,4 +363,83 @@ async fn webhook_to_a_private_url_is_refused_unless_allowed() {
         assert_eq!(body["error"]["field"], "url", "{body}");
         assert!(!body.to_string().contains(SECRET));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_receiver_down_for_a_while_gets_the_event_when_back() {
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let bucket = Bucket::new().await;
+    bucket.put("ok/a.csv", data::csv(1, 100)).await;
+    // A port with nobody listening: connections are refused.
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let (_server, api) = Launch::new(&db)
+        .var("SLUICE_WEBHOOK_ALLOW_PRIVATE", "1")
+        .serve()
+        .await;
+    let hook = subscribe(
+        &api,
+        &format!("http://{addr}/hook"),
+        json!(["run.completed"]),
+    )
+    .await;
+    let connector = api.s3_connector(&bucket.name).await;
+    let p = pipeline(&api, &connector, "ok/", "email").await;
+    let run = api.start_run(&p).await;
+    api.wait_terminal(&p, &run, Duration::from_secs(120)).await;
+    let first = deliveries(&api, &hook, 1).await;
+    assert_eq!(first[0]["result"], "retrying", "{first:?}");
+    assert_eq!(first[0]["statusCode"], Value::Null, "{first:?}");
+    assert!(first[0]["error"].is_string(), "{first:?}");
+    // The receiver comes back on that port.
+    let mut rx = receiver_on(TcpListener::bind(addr).await.expect("rebind"), vec![]);
+    let r = rx.next().await;
+    assert_signed(&r);
+    let v: Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(v["data"]["run"]["id"], run.as_str());
+    assert_eq!(
+        r.headers.get("sluice-event-id").map(String::as_str),
+        first[0]["eventId"].as_str()
+    );
+}
+
+/// Issue 17, acceptance 2: the process that finished the run is killed
+/// (SIGKILL) while it sends the event; a new process sends it once the
+/// dead one's lease ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_survives_a_sigkill_of_the_process_sending_it() {
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let bucket = Bucket::new().await;
+    bucket.put("ok/a.csv", data::csv(1, 100)).await;
+    let mut rx = receiver(vec![HANG]).await;
+    let (mut server, api) = Launch::new(&db)
+        .var("SLUICE_WEBHOOK_ALLOW_PRIVATE", "1")
+        .serve()
+        .await;
+    let hook = subscribe(&api, &rx.url, json!(["run.completed"])).await;
+    let connector = api.s3_connector(&bucket.name).await;
+    let p = pipeline(&api, &connector, "ok/", "email").await;
+    let run = api.start_run(&p).await;
+    api.wait_terminal(&p, &run, Duration::from_secs(120)).await;
+    let in_flight = rx.next().await;
+    server.kill();
+    let (_again, api) = Launch::new(&db)
+        .var("SLUICE_WEBHOOK_ALLOW_PRIVATE", "1")
+        .serve()
+        .await;
+    let r = tokio::time::timeout(Duration::from_secs(150), rx.got.recv())
+        .await
+        .expect("the event after the lease ends")
+        .expect("receiver alive");
+    assert_signed(&r);
+    assert_eq!(
+        r.headers.get("sluice-event-id"),
+        in_flight.headers.get("sluice-event-id")
+    );
+    assert_eq!(r.body, in_flight.body, "the same bytes");
+    let log = deliveries(&api, &hook, 1).await;
+    assert_eq!(log.len(), 1, "the killed attempt recorded nothing: {log:?}");
+    assert_eq!(log[0]["result"], "delivered");
 }
