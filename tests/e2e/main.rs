@@ -18,3 +18,4 @@ mod polling;
 mod replace;
 mod retry;
 mod strategies;
+mod webhooks;

@@ -18,13 +18,16 @@ pub use operations::{OPERATION_ACTIONS, allowed_roles};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use sluice_domain::connector::ConnectorType;
-use sluice_domain::ids::{ApiKeyId, ConnectorId, PipelineId, RunId};
+use sluice_domain::ids::{
+    ApiKeyId, ConnectorId, DeliveryId, EventId, PipelineId, RunId, WebhookId,
+};
 use sluice_domain::pipeline::{LoadStrategy, PipelineStatus, PollingSpec};
 use sluice_domain::role::Role;
 use sluice_domain::run::{LogEntry, Run, RunMetadata, Trigger};
 use sluice_domain::status::RunStatus;
 use sluice_domain::time::Timestamp;
 use sluice_domain::validation::RowError;
+use sluice_domain::webhook::{Webhook, WebhookEvent, WebhookFormat};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -84,6 +87,10 @@ pub type RunPage = ListPage<RunDto>;
 pub type LedgerPage = ListPage<sluice_domain::ledger::LedgerEntry>;
 /// A page of a run's files.
 pub type RunFilePage = ListPage<sluice_domain::ledger::RunFile>;
+/// A page of webhook subscriptions.
+pub type WebhookPage = ListPage<WebhookDto>;
+/// A page of webhook delivery attempts.
+pub type DeliveryPage = ListPage<DeliveryDto>;
 
 /// The answer of `DELETE /pipelines/{id}/files`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -488,4 +495,121 @@ pub struct PipelinePatch {
     /// Cron schedule (`null` removes it).
     #[schema(value_type = Option<Object>)]
     schedule: Option<serde_json::Value>,
+}
+
+/// A webhook subscription as answered (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Webhook)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDto {
+    /// Id (`whk_…`).
+    pub id: WebhookId,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The events sent.
+    pub events: Vec<WebhookEvent>,
+    /// Only runs of these pipelines; null for every pipeline.
+    #[schema(required = true)]
+    pub pipeline_ids: Option<Vec<PipelineId>>,
+    /// `json` or `slack`.
+    pub format: WebhookFormat,
+    /// Whether events are sent.
+    pub enabled: bool,
+    /// The threshold of `run.errors_exceeded`.
+    #[schema(required = true)]
+    pub errors_threshold: Option<u64>,
+    /// Always true: a subscription has a secret, which is never shown.
+    pub secret_set: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+impl WebhookDto {
+    /// The answer for a stored subscription.
+    pub fn new(w: Webhook) -> Self {
+        Self {
+            id: w.id,
+            url: w.url,
+            events: w.events,
+            pipeline_ids: w.pipeline_ids,
+            format: w.format,
+            enabled: w.enabled,
+            errors_threshold: w.errors_threshold,
+            secret_set: true,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+/// The members a webhook merge patch (RFC 7386) may set; any other member is
+/// refused. Without `secret` the stored secret is kept. Documentation only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct WebhookPatch {
+    /// Target URL.
+    #[schema(nullable = false)]
+    url: Option<String>,
+    /// Events.
+    #[schema(nullable = false)]
+    events: Option<Vec<WebhookEvent>>,
+    /// Pipelines (null: every pipeline).
+    pipeline_ids: Option<Vec<PipelineId>>,
+    /// Format.
+    #[schema(nullable = false)]
+    format: Option<WebhookFormat>,
+    /// Enabled.
+    #[schema(nullable = false)]
+    enabled: Option<bool>,
+    /// Threshold of `run.errors_exceeded`.
+    errors_threshold: Option<u64>,
+    /// A new signing secret (write-only).
+    #[schema(nullable = false, min_length = 16, max_length = 256, write_only)]
+    secret: Option<String>,
+}
+
+/// One delivery attempt of a webhook event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = WebhookDelivery)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryDto {
+    /// Id (`dlv_…`): pass to `…/redeliver`.
+    pub id: DeliveryId,
+    /// The event sent, the same on every attempt (`Sluice-Event-Id`).
+    pub event_id: EventId,
+    /// Its type.
+    pub event: WebhookEvent,
+    /// Its run.
+    pub run_id: RunId,
+    /// 1 for the event's first attempt.
+    pub attempt: u32,
+    /// When it was sent.
+    pub attempted_at: Timestamp,
+    /// The receiver's HTTP status; null when it did not answer.
+    #[schema(required = true)]
+    pub status_code: Option<u16>,
+    /// From sending to the end of the answer (or the failure).
+    pub latency_ms: u64,
+    /// Why it failed without an answer (refused, timeout, ...); null otherwise.
+    #[schema(required = true)]
+    pub error: Option<String>,
+    /// `delivered`, `retrying` (another attempt is scheduled) or `failed`.
+    pub result: String,
+    /// When the next attempt is due; null when none is.
+    #[schema(required = true)]
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// The answer of `POST /webhooks/{id}/deliveries/{deliveryId}/redeliver`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Redelivery)]
+#[serde(rename_all = "camelCase")]
+pub struct RedeliverResponse {
+    /// The event queued again.
+    pub event_id: EventId,
+    /// Always `pending`: a worker sends it shortly.
+    pub state: String,
 }

@@ -64,6 +64,21 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         Action::RetryRun,
     ),
     ("get", "/api/v1/runs/{runId}", Action::ReadRuns),
+    ("get", "/api/v1/webhooks", Action::ManageWebhooks),
+    ("post", "/api/v1/webhooks", Action::ManageWebhooks),
+    ("get", "/api/v1/webhooks/{id}", Action::ManageWebhooks),
+    ("patch", "/api/v1/webhooks/{id}", Action::ManageWebhooks),
+    ("delete", "/api/v1/webhooks/{id}", Action::ManageWebhooks),
+    (
+        "get",
+        "/api/v1/webhooks/{id}/deliveries",
+        Action::ManageWebhooks,
+    ),
+    (
+        "post",
+        "/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver",
+        Action::ManageWebhooks,
+    ),
 ];
 
 /// The roles that may call `method` on the path template `path`

@@ -9,6 +9,7 @@
 //! ports (module `testing`) and the contract-test suites every implementation of a
 //! port must pass, so the fakes cannot drift from the real adapters.
 
+pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod ports;

@@ -23,6 +23,10 @@ pub struct Tunables {
     /// (`SLUICE_ALLOW_AMBIENT_CREDENTIALS`); off by default, because they
     /// are the server's identity, not the connector's.
     pub allow_ambient_credentials: bool,
+    /// Whether webhooks may target loopback, link-local and private
+    /// addresses (`SLUICE_WEBHOOK_ALLOW_PRIVATE`); off by default, so that
+    /// a subscription cannot probe the internal network.
+    pub allow_private_webhooks: bool,
 }
 
 impl Default for Tunables {
@@ -35,6 +39,7 @@ impl Default for Tunables {
             source_retry_ms: 500,
             auth_cache_ms: 2_000,
             allow_ambient_credentials: false,
+            allow_private_webhooks: false,
         }
     }
 }

@@ -174,6 +174,25 @@ typed_id!(
     "API key"
 );
 
+typed_id!(
+    /// Identifies a webhook subscription (`whk_…`).
+    WebhookId,
+    "whk_",
+    "webhook"
+);
+typed_id!(
+    /// Identifies a webhook event (`evt_…`), the same on every delivery attempt.
+    EventId,
+    "evt_",
+    "event"
+);
+typed_id!(
+    /// Identifies one delivery attempt of a webhook event (`dlv_…`).
+    DeliveryId,
+    "dlv_",
+    "delivery"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

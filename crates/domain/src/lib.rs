@@ -17,5 +17,6 @@ pub mod schema;
 pub mod status;
 pub mod time;
 pub mod validation;
+pub mod webhook;
 
 pub use error::DomainError;

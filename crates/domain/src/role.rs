@@ -86,6 +86,9 @@ pub enum Action {
     /// Creating or changing a connector that signs in with the server's own
     /// (ambient) cloud identity: those are the server's, not the connector's.
     UseAmbientCredentials,
+    /// Everything under `/webhooks`: subscriptions (whose secrets sign what
+    /// is sent), their delivery log, redelivery.
+    ManageWebhooks,
 }
 
 const ALL_ROLES: &[Role] = &[Role::Admin, Role::Editor, Role::Viewer];
@@ -94,7 +97,7 @@ const ADMIN: &[Role] = &[Role::Admin];
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Self::ListApiKeys,
         Self::ManageApiKeys,
         Self::ReadConnectors,
@@ -112,6 +115,7 @@ impl Action {
         Self::TriggerPolling,
         Self::ReadOwnKey,
         Self::UseAmbientCredentials,
+        Self::ManageWebhooks,
     ];
 
     /// The roles allowed to perform this action: the permission table.
@@ -127,6 +131,7 @@ impl Action {
             Self::ReadPolling => ALL_ROLES,
             Self::TriggerPolling => ADMIN_EDITOR,
             Self::ReadOwnKey => ALL_ROLES,
+            Self::ManageWebhooks => ADMIN,
         }
     }
 }
@@ -157,6 +162,8 @@ mod tests {
         assert!(!Role::Editor.may(Action::WriteConnectors));
         assert!(!Role::Editor.may(Action::TestConnector));
         assert!(!Role::Editor.may(Action::UseAmbientCredentials));
+        assert!(!Role::Editor.may(Action::ManageWebhooks));
+        assert!(!Role::Viewer.may(Action::ManageWebhooks));
         assert!(Role::Viewer.may(Action::ReadConnectors));
         assert!(Role::Editor.may(Action::WritePipelines));
         assert!(!Role::Viewer.may(Action::WritePipelines));

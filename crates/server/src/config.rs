@@ -171,6 +171,23 @@ pub struct EngineArgs {
         default_missing_value = "true"
     )]
     pub allow_ambient_credentials: bool,
+    /// Let webhooks target loopback, link-local and private addresses
+    /// (refused by default, so a subscription cannot probe the internal
+    /// network).
+    #[arg(
+        long,
+        env = "SLUICE_WEBHOOK_ALLOW_PRIVATE",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true"
+    )]
+    pub webhook_allow_private: bool,
+    /// The server's public base URL (`https://sluice.example.com`), for the
+    /// links in webhook payloads; paths only when unset.
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// `sluice serve`.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_application::delivery::{Deliverer, DeliverySettings};
 use sluice_application::engine::{Engine, Worker};
 use sluice_application::ports::system::{SystemClock, UlidGenerator};
 use sluice_application::ports::{ApiKeyStore, PageRequest, Ports, WorkerId};
@@ -145,6 +146,7 @@ fn tunables(engine: Option<&EngineArgs>) -> Tunables {
         tunables.lease_ms = i64::try_from(e.lease_seconds.max(1) * 1000).unwrap_or(30_000);
         tunables.batch_rows = e.batch_rows.max(1);
         tunables.allow_ambient_credentials = e.allow_ambient_credentials;
+        tunables.allow_private_webhooks = e.webhook_allow_private;
     }
     tunables
 }
@@ -194,6 +196,34 @@ fn spawn_workers(
             .with_shutdown(shutdown.clone());
         tasks.spawn(worker.run());
     }
+}
+
+/// One webhook delivery worker over `ports` (decision 0017), stopped by
+/// `shutdown`.
+fn spawn_deliverer(
+    ports: Ports,
+    engine: &EngineArgs,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> Res<()> {
+    let sender = sluice_webhooks::HttpWebhookSender::new(sluice_webhooks::SenderConfig {
+        allow_private: engine.webhook_allow_private,
+        ..sluice_webhooks::SenderConfig::default()
+    })?;
+    let settings = DeliverySettings {
+        public_url: engine
+            .public_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned),
+        ..DeliverySettings::default()
+    };
+    let worker = WorkerId(format!("{}-{}-webhooks", host_name(), std::process::id()));
+    let deliverer =
+        Deliverer::new(ports, Arc::new(sender), settings, worker).with_shutdown(shutdown.clone());
+    tasks.spawn(deliverer.run());
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -296,7 +326,8 @@ async fn serve_on(args: ServeArgs, embedded: Option<&EmbeddedDb>) -> Res<()> {
     let keys = store.clone();
     let mut tunables = tunables(Some(&args.engine));
     tunables.auth_cache_ms = args.auth_cache_ms;
-    let app = UseCases::new(ports(store, Some(&args.engine)), tunables);
+    let app_ports = ports(store, Some(&args.engine));
+    let app = UseCases::new(app_ports.clone(), tunables);
     if let Some(key) = &args.admin_key {
         let created = app
             .ensure_api_key(key, Role::Admin, "SLUICE_ADMIN_KEY")
@@ -324,6 +355,7 @@ async fn serve_on(args: ServeArgs, embedded: Option<&EmbeddedDb>) -> Res<()> {
         None
     };
     let mut tasks = JoinSet::new();
+    spawn_deliverer(app_ports, &args.engine, &shutdown_rx, &mut tasks)?;
     tasks.spawn(poll_scheduler(
         app.clone(),
         Duration::from_secs(args.poll_tick_seconds.max(1)),
@@ -400,13 +432,12 @@ pub async fn worker(args: WorkerArgs) -> Res<()> {
         return Err("SLUICE_WORKERS=0 leaves a worker process nothing to do".into());
     }
     let store = open_store(&args.db, workers).await?;
-    let engine = Engine::new(
-        ports(store, Some(&args.engine)),
-        tunables(Some(&args.engine)),
-    );
+    let worker_ports = ports(store, Some(&args.engine));
+    let engine = Engine::new(worker_ports.clone(), tunables(Some(&args.engine)));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     spawn_workers(&engine, workers, &shutdown_rx, &mut tasks);
+    spawn_deliverer(worker_ports, &args.engine, &shutdown_rx, &mut tasks)?;
     tracing::info!(workers, "sluice worker started");
     shutdown_signal().await;
     tracing::info!("shutting down");

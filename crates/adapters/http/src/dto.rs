@@ -3,7 +3,7 @@
 
 pub use sluice_api_types::*;
 
-use sluice_application::ports::{ApiKey, Page};
+use sluice_application::ports::{ApiKey, Delivery, Page};
 use sluice_application::usecases::{
     ConnectorCheck, CreatedApiKey, DryRunReport, PollReport, PollStatus, RunView,
 };
@@ -89,5 +89,22 @@ pub fn poll_trigger(r: PollReport) -> PollTriggerResponse {
         message: r.message(),
         checked: r.checked,
         triggered: r.triggered,
+    }
+}
+
+/// One delivery attempt.
+pub fn delivery(d: Delivery) -> DeliveryDto {
+    DeliveryDto {
+        id: d.id,
+        event_id: d.event_id,
+        event: d.event,
+        run_id: d.run_id,
+        attempt: d.attempt,
+        attempted_at: d.attempted_at,
+        status_code: d.status_code,
+        latency_ms: d.latency_ms,
+        error: d.error,
+        result: d.result.as_str().to_owned(),
+        next_attempt_at: d.next_attempt_at,
     }
 }

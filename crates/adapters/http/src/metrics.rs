@@ -70,6 +70,7 @@ impl HttpMetrics {
         let mut out = String::new();
         write_runs_by_status(&mut out, store);
         write_rows_by_outcome(&mut out, store);
+        write_webhooks(&mut out, store);
         self.write_requests(&mut out);
         out
     }
@@ -146,6 +147,34 @@ fn write_rows_by_outcome(out: &mut String, store: Option<&MetricsSnapshot>) {
     }
 }
 
+/// Webhook deliveries by outcome, the outbox's depth and its oldest event.
+fn write_webhooks(out: &mut String, store: Option<&MetricsSnapshot>) {
+    let Some(snapshot) = store else { return };
+    let w = snapshot.webhooks;
+    out.push_str("# HELP sluice_webhook_deliveries Webhook delivery attempts by outcome.\n");
+    out.push_str("# TYPE sluice_webhook_deliveries gauge\n");
+    for (outcome, n) in [
+        ("delivered", w.delivered),
+        ("retrying", w.retrying),
+        ("failed", w.failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "sluice_webhook_deliveries{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    out.push_str("# HELP sluice_webhook_queue_depth Webhook events waiting to be sent.\n");
+    out.push_str("# TYPE sluice_webhook_queue_depth gauge\n");
+    let _ = writeln!(out, "sluice_webhook_queue_depth {}", w.pending);
+    out.push_str("# HELP sluice_webhook_oldest_pending_seconds Age of the oldest undelivered webhook event (0 when none).\n");
+    out.push_str("# TYPE sluice_webhook_oldest_pending_seconds gauge\n");
+    let _ = writeln!(
+        out,
+        "sluice_webhook_oldest_pending_seconds {}",
+        w.oldest_pending_seconds
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +203,13 @@ mod tests {
                 skipped: 7,
                 failed: 3,
             },
+            webhooks: sluice_application::usecases::WebhookMetrics {
+                delivered: 4,
+                retrying: 3,
+                failed: 1,
+                pending: 2,
+                oldest_pending_seconds: 61,
+            },
         };
         let text = m.render(Some(&snapshot));
         assert!(text.contains("sluice_store_up 1\n"), "{text}");
@@ -195,6 +231,10 @@ mod tests {
             "sluice_rows{outcome=\"loaded\"} 90\n",
             "sluice_rows{outcome=\"skipped\"} 7\n",
             "sluice_rows{outcome=\"failed\"} 3\n",
+            "sluice_webhook_deliveries{outcome=\"delivered\"} 4\n",
+            "sluice_webhook_deliveries{outcome=\"retrying\"} 3\n",
+            "sluice_webhook_queue_depth 2\n",
+            "sluice_webhook_oldest_pending_seconds 61\n",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

@@ -59,6 +59,13 @@ pub use sluice_api_types::OPERATION_ACTIONS;
         routes::files::forget,
         routes::files::run_files,
         routes::runs::find,
+        routes::webhooks::list,
+        routes::webhooks::create,
+        routes::webhooks::get,
+        routes::webhooks::update,
+        routes::webhooks::delete,
+        routes::webhooks::deliveries,
+        routes::webhooks::redeliver,
         routes::health::healthz,
         routes::health::readyz,
         routes::health::metrics,
@@ -72,6 +79,7 @@ pub use sluice_api_types::OPERATION_ACTIONS;
         (name = "pipelines", description = "What to load, from where, into which table"),
         (name = "runs", description = "Runs, progress, error exports and retry"),
         (name = "files", description = "The file ledger: which files each pipeline has loaded, and the files each run read"),
+        (name = "webhooks", description = "Signed notifications when runs start and end (admin only)"),
         (name = "polling", description = "Touch-file, new-file and scheduled polling"),
         (name = "health", description = "Liveness, readiness, metrics, this document")
     )

@@ -179,6 +179,7 @@ async fn finalize_one(
     };
     insert_log(conn, before.id, std::slice::from_ref(&entry)).await?;
     crate::store::ledger::ledger_run(conn, id, now).await?;
+    crate::store::webhooks::enqueue_events(conn, before.id, status, now).await?;
     let run = run_view(conn, id).await?;
     Ok(Some(FinalizedRun { run, spec }))
 }
@@ -286,6 +287,8 @@ impl WorkQueue for PgStore {
                 .execute(conn)
                 .await?;
             clear_extraction(conn, &id).await?;
+            crate::store::webhooks::enqueue_events(conn, claim.run.id, RunStatus::Running, now)
+                .await?;
             let Some(result) = result else {
                 return Ok(());
             };

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`ApiKeyStore`], [`ConnectorStore`], [`PipelineStore`], [`RunStore`], [`PollingStore`] | `sluice-postgres`, in-memory fakes |
 //! | [`LedgerStore`] (the file ledger, per-run file lists) | `sluice-postgres`, in-memory fake |
+//! | [`WebhookStore`] (subscriptions, the outbox of events, the delivery log) | `sluice-postgres`, in-memory fake |
 //! | [`WorkQueue`] (extraction and partition claims with leases, finalisation) | `sluice-postgres`, in-memory fake |
 //! | [`BulkLoader`] (destination tables, atomic batch commits) | `sluice-postgres`, in-memory fake |
 //! | [`ObjectSourceFactory`] / [`ObjectSource`] | `sluice-object-store`, in-memory fake |
@@ -21,6 +22,7 @@ mod queue;
 mod source;
 mod store;
 pub mod system;
+mod webhooks;
 
 pub use clock::{Clock, IdGenerator};
 pub use ledger::{ForgetFiles, LEDGER_LOOKUP_CHUNK, LedgerStore};
@@ -41,6 +43,10 @@ pub use store::{
     PageRequest, PipelineStore, PollState, PollTarget, PollingStore, RunSnapshot, RunStore,
     StoreError,
 };
+pub use webhooks::{
+    AttemptResult, ClaimedEvent, Delivery, EventState, OutboundRequest, OutboxStats, SendResult,
+    WebhookSender, WebhookStore,
+};
 
 /// Every storage port in one store (`sluice-postgres`' `PgStore`, the
 /// in-memory fake): what [`Ports::from_store`] takes.
@@ -51,6 +57,7 @@ pub trait Store:
     + RunStore
     + PollingStore
     + LedgerStore
+    + WebhookStore
     + WorkQueue
     + BulkLoader
     + 'static
@@ -64,6 +71,7 @@ impl<T> Store for T where
         + RunStore
         + PollingStore
         + LedgerStore
+        + WebhookStore
         + WorkQueue
         + BulkLoader
         + 'static
@@ -85,6 +93,8 @@ pub struct Ports {
     pub polling: Arc<dyn PollingStore>,
     /// The file ledger and per-run file lists.
     pub ledger: Arc<dyn LedgerStore>,
+    /// Webhook subscriptions, outbox and delivery log.
+    pub webhooks: Arc<dyn WebhookStore>,
     /// Work queue.
     pub queue: Arc<dyn WorkQueue>,
     /// Bulk loader.
@@ -115,6 +125,7 @@ impl Ports {
             runs: store.clone(),
             polling: store.clone(),
             ledger: store.clone(),
+            webhooks: store.clone(),
             queue: store.clone(),
             loader: store,
             sources,

@@ -53,6 +53,7 @@ fn describe(action: Action) -> &'static str {
         Action::TriggerPolling => "trigger polling",
         Action::ReadOwnKey => "read its own key",
         Action::UseAmbientCredentials => "give connectors the server's ambient credentials",
+        Action::ManageWebhooks => "manage webhooks",
     }
 }
 

@@ -13,6 +13,23 @@ pub struct MetricsSnapshot {
     pub runs_by_status: Vec<(RunStatus, u64)>,
     /// Rows by outcome, each row counted once.
     pub rows: Counters,
+    /// Webhook deliveries by outcome and the outbox's queue.
+    pub webhooks: WebhookMetrics,
+}
+
+/// Webhook figures for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WebhookMetrics {
+    /// Attempts that delivered.
+    pub delivered: u64,
+    /// Attempts that failed and were retried.
+    pub retrying: u64,
+    /// Attempts after which the event was given up.
+    pub failed: u64,
+    /// Events waiting to be sent.
+    pub pending: u64,
+    /// Age of the oldest of those, in seconds (0 when none).
+    pub oldest_pending_seconds: u64,
 }
 
 impl UseCases {
@@ -24,8 +41,12 @@ impl UseCases {
     /// Store-derived metrics (no authentication: counts only, no names).
     pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, AppError> {
         let runs = &self.ports().runs;
-        let (counts, rows) =
-            futures::try_join!(runs.count_runs_by_status(), runs.count_rows_by_outcome())?;
+        let (counts, rows, outbox) = futures::try_join!(
+            runs.count_runs_by_status(),
+            runs.count_rows_by_outcome(),
+            self.ports().webhooks.outbox_stats()
+        )?;
+        let now = self.ports().clock.now();
         let runs_by_status = RunStatus::ALL
             .into_iter()
             .map(|st| {
@@ -38,6 +59,15 @@ impl UseCases {
         Ok(MetricsSnapshot {
             runs_by_status,
             rows,
+            webhooks: WebhookMetrics {
+                delivered: outbox.delivered,
+                retrying: outbox.retrying,
+                failed: outbox.failed,
+                pending: outbox.pending,
+                oldest_pending_seconds: outbox
+                    .oldest_pending_at
+                    .map_or(0, |t| now.millis_since(t) / 1000),
+            },
         })
     }
 }

@@ -18,6 +18,7 @@ mod pipelines;
 mod polling;
 mod runs;
 mod schedule;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ pub use api_keys::CreatedApiKey;
 pub use auth::{Principal, hash_secret};
 pub use connectors::ConnectorCheck;
 pub use dry_run::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RUN_ROWS};
-pub use health::MetricsSnapshot;
+pub use health::{MetricsSnapshot, WebhookMetrics};
 pub use json::{check_patch_members, from_json, merge_patch};
 pub use polling::{PollReport, PollStatus};
 pub use runs::{ErrorExport, MAX_RELOAD_KEYS, RetryOutcome, RunRequest, RunView};

@@ -15,6 +15,7 @@ pub mod me;
 pub mod pipelines;
 pub mod poll;
 pub mod runs;
+pub mod webhooks;
 
 /// Base path of the API.
 pub const BASE: &str = "/api/v1";
@@ -117,6 +118,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/pipelines/{id}/runs/{runId}/retry", "POST")
                         .route(web::post().to(runs::retry)),
                 )
-                .service(resource("/runs/{runId}", "GET").route(web::get().to(runs::find))),
+                .service(resource("/runs/{runId}", "GET").route(web::get().to(runs::find)))
+                .service(
+                    resource("/webhooks", "GET, POST")
+                        .route(web::get().to(webhooks::list))
+                        .route(web::post().to(webhooks::create)),
+                )
+                .service(
+                    resource("/webhooks/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(webhooks::get))
+                        .route(web::patch().to(webhooks::update))
+                        .route(web::delete().to(webhooks::delete)),
+                )
+                .service(
+                    resource("/webhooks/{id}/deliveries", "GET")
+                        .route(web::get().to(webhooks::deliveries)),
+                )
+                .service(
+                    resource("/webhooks/{id}/deliveries/{deliveryId}/redeliver", "POST")
+                        .route(web::post().to(webhooks::redeliver)),
+                ),
         );
 }

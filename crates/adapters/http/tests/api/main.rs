@@ -9,3 +9,4 @@ mod reference;
 mod roles;
 mod support;
 mod validation;
+mod webhooks;

@@ -30,9 +30,14 @@ struct World {
     pending_run: String,
     /// An API key to revoke.
     spare_key: String,
+    /// A webhook subscription with one delivery attempt.
+    webhook: String,
+    /// That attempt.
+    delivery: String,
 }
 
 async fn world(api: &TestApi) -> World {
+    let webhook = crate::webhooks::webhook(api).await;
     let connector = api.connector("Production S3").await;
     let spare_connector = api.connector("Spare S3").await;
     let pipeline = api.pipeline(&connector, json!({})).await;
@@ -58,7 +63,10 @@ async fn world(api: &TestApi) -> World {
         )
         .await,
     );
+    let delivery = crate::webhooks::delivery(api).await;
     World {
+        webhook,
+        delivery,
         connector,
         spare_connector,
         pipeline,
@@ -241,6 +249,54 @@ fn cases(w: &World) -> Vec<Case> {
             WRITERS,
             200,
         ),
+        case(Method::GET, "/api/v1/webhooks".into(), None, ADMIN, 200),
+        case(
+            Method::POST,
+            "/api/v1/webhooks".into(),
+            Some(crate::webhooks::webhook_body(
+                "https://hooks.example.com/new",
+            )),
+            ADMIN,
+            201,
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/webhooks/{}", w.webhook),
+            None,
+            ADMIN,
+            200,
+        ),
+        case(
+            Method::PATCH,
+            format!("/api/v1/webhooks/{}", w.webhook),
+            Some(json!({"enabled": false})),
+            ADMIN,
+            200,
+        ),
+        case(
+            Method::DELETE,
+            format!("/api/v1/webhooks/{}", w.webhook),
+            None,
+            ADMIN,
+            204,
+        ),
+        case(
+            Method::GET,
+            format!("/api/v1/webhooks/{}/deliveries", w.webhook),
+            None,
+            ADMIN,
+            200,
+        ),
+        case(
+            Method::POST,
+            format!(
+                "/api/v1/webhooks/{}/deliveries/{}/redeliver",
+                w.webhook, w.delivery
+            ),
+            None,
+            ADMIN,
+            202,
+        ),
     ]
 }
 
@@ -254,7 +310,7 @@ async fn every_endpoint_answers_401_403_or_2xx_by_role() {
     let probe_cases = cases(&world(&probe).await);
     let count = probe_cases.len();
     assert_eq!(
-        count, 28,
+        count, 35,
         "every authenticated endpoint of the role table, `/me`, `/runs/{{runId}}` and the file ledger's"
     );
     // Without a valid key: 401 everywhere, with the JSON error body.
@@ -391,6 +447,20 @@ async fn a_role_too_low_is_refused_before_the_input_is_read() {
             format!("/api/v1/connectors/{c}"),
             Some(json!({"stauts": 1})),
             Role::Editor,
+            Role::Admin,
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks".to_owned(),
+            Some(json!({"url": "http://127.0.0.1/"})),
+            Role::Editor,
+            Role::Admin,
+        ),
+        (
+            Method::GET,
+            "/api/v1/webhooks?limit=0".to_owned(),
+            None,
+            Role::Viewer,
             Role::Admin,
         ),
     ];

@@ -8,6 +8,7 @@ mod pipelines;
 mod polling;
 pub(crate) mod runs;
 mod stop;
+pub(crate) mod webhooks;
 
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::Object;

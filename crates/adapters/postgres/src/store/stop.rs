@@ -83,5 +83,6 @@ pub(crate) async fn stop_run(
         .await?;
     }
     insert_log(conn, run_id, std::slice::from_ref(entry)).await?;
+    super::webhooks::enqueue_events(conn, run_id, to, at).await?;
     Ok(None)
 }

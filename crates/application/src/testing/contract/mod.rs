@@ -27,6 +27,7 @@ mod metadata;
 mod polling;
 mod queue;
 pub mod source;
+mod webhooks;
 
 pub use fencing::*;
 pub use fixtures::{Fixture, T0, newest_run};
@@ -36,6 +37,7 @@ pub use metadata::*;
 pub use polling::*;
 pub use queue::*;
 pub use source::SourceFixture;
+pub use webhooks::*;
 
 use crate::ports::Store;
 use crate::testing::DestinationProbe;
@@ -78,6 +80,10 @@ macro_rules! store_contract_tests {
             a_failed_run_leaves_the_ledger_alone,
             the_ledger_lists_newest_first_and_forgets,
             a_resumable_retry_takes_over_per_file_counters,
+            webhooks_round_trip,
+            run_transitions_write_one_event_per_subscription,
+            errors_exceeded_is_written_with_its_threshold,
+            events_are_leased_retried_and_redelivered,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -11,6 +11,7 @@ mod pipelines;
 mod polling;
 mod queue;
 mod runs;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -91,6 +92,7 @@ struct State {
     tables: HashMap<String, Table>,
     shadows: HashMap<RunId, Table>,
     next_token: i64,
+    webhooks: webhooks::WebhookState,
 }
 
 /// Every storage port in memory. Cheap to clone (shared state).
@@ -222,6 +224,7 @@ impl State {
         }
         self.shadows.remove(&run_id);
         self.logs.entry(run_id).or_default().push(entry.clone());
+        self.enqueue_webhook_events(run_id, to, at);
         Ok(())
     }
 

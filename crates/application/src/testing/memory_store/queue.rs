@@ -100,6 +100,7 @@ impl WorkQueue for InMemoryStore {
                 .or_default()
                 .extend(result.log.iter().cloned());
         }
+        s.enqueue_webhook_events(run_id, RunStatus::Running, now);
         Ok(())
     }
 
@@ -326,6 +327,7 @@ impl WorkQueue for InMemoryStore {
             rec.run.finished_at = Some(now);
             let rec = rec.clone();
             s.ledger_run(run_id, rec.run.pipeline_id, now);
+            s.enqueue_webhook_events(run_id, status, now);
             out.push(FinalizedRun {
                 run: s.run_view(&rec),
                 spec: rec.spec.clone(),

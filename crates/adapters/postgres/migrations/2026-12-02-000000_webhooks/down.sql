@@ -1,0 +1,3 @@
+DROP TABLE sluice.webhook_deliveries;
+DROP TABLE sluice.webhook_events;
+DROP TABLE sluice.webhooks;
