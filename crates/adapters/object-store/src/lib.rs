@@ -8,7 +8,8 @@
 //! - **listing** with a prefix and a glob on the key relative to the prefix,
 //!   touch file and directory markers left out, in lexical key order;
 //! - **streaming reads** from a byte offset, with gzip (multi-member too)
-//!   decompressed on the fly, where the offset counts decompressed bytes;
+//!   decompressed on the fly on a blocking thread of its own (so inflating
+//!   overlaps with parsing), where the offset counts decompressed bytes;
 //! - **a jail** for `local` connectors: keys with `..`, absolute paths and
 //!   symbolic links leaving the root are refused, and the root itself must lie
 //!   inside one of the directories the server allows (`SLUICE_LOCAL_ROOTS`);

@@ -204,11 +204,16 @@ async fn error_chunk(
 ) -> DbResult<Vec<ErrorRow>> {
     let mut conn = store.conn().await?;
     Ok(diesel::sql_query(
-        // The row comparison and the order follow the primary key (run_id,
-        // row_num, seq) exactly, so this is a bounded index range scan
-        // whatever the table's statistics say.
+        // The order follows the primary key (run_id, row_num, seq) exactly,
+        // and both conditions are its index conditions: the scan starts at
+        // (run_id, row_num, seq) and ends with the run, a bounded range
+        // whatever the table's statistics say. The row comparison must not
+        // repeat `run_id`: `(run_id, row_num, seq) > ($1, …)` beside
+        // `run_id = $1` made PostgreSQL start every chunk at the run's first
+        // error and filter up to the cursor, so reading a run's errors was
+        // quadratic (a chunk at the millionth error read 4,000 pages).
         "SELECT row_num, seq, column_name, value, error FROM sluice.validation_errors \
-         WHERE run_id = $1 AND (run_id, row_num, seq) > ($1, $2, $3) \
+         WHERE run_id = $1 AND (row_num, seq) > ($2, $3) \
          ORDER BY run_id, row_num, seq LIMIT $4",
     )
     .bind::<Text, _>(run_id)
