@@ -10,6 +10,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
 use sluice_application::ports::{
     ByteStream, FileFilter, ObjectInfo, ObjectListing, ObjectSource, SourceCheck, SourceError,
+    listing_of,
 };
 use sluice_domain::connector::ConnectorType;
 use sluice_domain::time::Timestamp;
@@ -347,8 +348,7 @@ impl ObjectSource for ObjectStoreSource {
         exclude: &[String],
     ) -> Result<ObjectListing, SourceError> {
         let Backend::Remote { store, .. } = &self.backend else {
-            let listed = self.list(prefix, pattern, exclude).await?;
-            return Ok(futures::stream::iter(listed.into_iter().map(Ok)).boxed());
+            return Ok(listing_of(self.list(prefix, pattern, exclude).await?));
         };
         let prefix_path = self.parse_key(prefix, true)?;
         let filter = FileFilter::new(prefix_path.as_ref(), pattern, exclude)?;

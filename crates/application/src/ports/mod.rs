@@ -36,7 +36,7 @@ pub use queue::{
 pub use source::MockObjectSourceFactory;
 pub use source::{
     ByteStream, ObjectInfo, ObjectListing, ObjectSource, ObjectSourceFactory, SourceCheck,
-    SourceError,
+    SourceError, listing_of,
 };
 pub use store::{
     ApiKey, ApiKeyStore, ConnectorStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewApiKey, NewRun, Page,

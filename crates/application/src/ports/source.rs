@@ -73,6 +73,11 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, SourceError>>;
 /// [`ObjectSource::list_stream`]).
 pub type ObjectListing = BoxStream<'static, Result<ObjectInfo, SourceError>>;
 
+/// A listing already collected, as an [`ObjectListing`].
+pub fn listing_of(listed: Vec<ObjectInfo>) -> ObjectListing {
+    Box::pin(futures::stream::iter(listed.into_iter().map(Ok)))
+}
+
 /// One connector's store. (No mockall mock: use the in-memory fake of the
 /// `testing` feature.) Every implementation passes the contract suite
 /// `sluice_application::source_contract_tests!`, which checks each promise
@@ -108,8 +113,7 @@ pub trait ObjectSource: Send + Sync {
         pattern: Option<&str>,
         exclude: &[String],
     ) -> Result<ObjectListing, SourceError> {
-        let listed = self.list(prefix, pattern, exclude).await?;
-        Ok(Box::pin(futures::stream::iter(listed.into_iter().map(Ok))))
+        Ok(listing_of(self.list(prefix, pattern, exclude).await?))
     }
 
     /// The object at `key` (size and ETag as `list` reports them), or `None`
