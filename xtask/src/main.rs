@@ -7,10 +7,12 @@
 //!   `sluice serve` on 127.0.0.1:8080 with an admin key and demo data.
 //! * `cargo xtask openapi`: writes `docs/openapi.json` from the code.
 //! * `cargo xtask bench`: throughput against `COPY`, memory and API latency.
+//! * `cargo xtask fuzz`: the coverage-guided fuzz targets of `fuzz/`.
 //! * `cargo xtask fuzz-api`: schemathesis against the OpenAPI document.
 
 mod bench;
 mod fuzz;
+mod fuzz_api;
 mod infra;
 mod run;
 mod test;
@@ -25,6 +27,7 @@ fn usage() -> ExitCode {
          run              start PostgreSQL and `sluice serve` on 127.0.0.1:8080 with demo data\n  \
          openapi          write docs/openapi.json from the code\n  \
          bench [--rows N] throughput against COPY, memory, API latency (writes docs/benchmarks.md)\n  \
+         fuzz [--seconds N]  run the fuzz targets of fuzz/ (decoders, validation), report executions and crashes\n  \
          fuzz-api         fuzz the API from its OpenAPI document with schemathesis"
     );
     ExitCode::from(2)
@@ -41,7 +44,8 @@ fn main() -> ExitCode {
         "run" => run::run(&rest),
         "openapi" => run::openapi(),
         "bench" => bench::run(&rest),
-        "fuzz-api" => fuzz::run(&rest),
+        "fuzz" => fuzz::run(&rest),
+        "fuzz-api" => fuzz_api::run(&rest),
         "-h" | "--help" | "help" => return usage(),
         other => {
             eprintln!("unknown command `{other}`");

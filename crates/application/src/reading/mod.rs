@@ -7,6 +7,8 @@ mod files;
 mod mapping;
 mod open;
 mod reader;
+#[cfg(test)]
+mod reader_properties;
 mod selection;
 
 pub use files::FileListing;
