@@ -90,3 +90,149 @@ async fn a_primary_key_refusing_a_repeated_id_fails_the_run_and_names_it() {
         "the server's log names the constraint"
     );
 }
+
+/// One way a destination refuses: the SQL that sets it up, its table, and
+/// what the run's error must name.
+struct Refusal {
+    what: &'static str,
+    setup: &'static str,
+    table: &'static str,
+    /// Row 600 of the file (id 600).
+    row_600: &'static str,
+    names: &'static [&'static str],
+}
+
+const REFUSALS: [Refusal; 5] = [
+    Refusal {
+        what: "a check constraint",
+        setup: "CREATE TABLE public.checked (id bigint, name text, \
+                CONSTRAINT name_is_not_600 CHECK (name <> 'person 600'))",
+        table: "checked",
+        row_600: "600,person 600",
+        names: &["check constraint", "name_is_not_600", "checked"],
+    },
+    Refusal {
+        what: "a NOT NULL column given an empty value",
+        setup: "CREATE TABLE public.named (id bigint, name text NOT NULL)",
+        table: "named",
+        row_600: "600,",
+        names: &["not-null constraint", "name", "named"],
+    },
+    Refusal {
+        what: "a NOT NULL column the pipeline does not fill",
+        setup: "CREATE TABLE public.regioned (id bigint, name text, region text NOT NULL)",
+        table: "regioned",
+        row_600: "600,person 600",
+        names: &["region", "regioned", "NOT NULL", "add it to the schema"],
+    },
+    Refusal {
+        what: "a trigger raising an exception",
+        setup: "CREATE TABLE public.guarded (id bigint, name text);
+                CREATE FUNCTION public.no_600() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  IF NEW.name = 'person 600' THEN RAISE EXCEPTION 'person 600 is not welcome here'; END IF;
+                  RETURN NEW;
+                END $$;
+                CREATE TRIGGER no_600 BEFORE INSERT ON public.guarded
+                  FOR EACH ROW EXECUTE FUNCTION public.no_600()",
+        table: "guarded",
+        row_600: "600,person 600",
+        names: &["trigger", "person 600 is not welcome here"],
+    },
+    Refusal {
+        what: "a view as the destination",
+        setup: "CREATE TABLE public.base (id bigint, name text);
+                CREATE VIEW public.people_view AS SELECT id, name FROM public.base",
+        table: "people_view",
+        row_600: "600,person 600",
+        names: &["people_view", "views", "must be a table"],
+    },
+];
+
+/// Issue 19, "no run outlives its work": every way a destination refuses a
+/// load that a retry cannot cure fails the run within one lease period, and
+/// the run's error and log say what PostgreSQL refused in the user's terms.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_refusal_by_the_destination_fails_the_run_and_names_what_refused() {
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let bucket = Bucket::new().await;
+    let sql = db.client().await;
+    let lease = Duration::from_secs(10);
+    let (server, api) = Launch::new(&db)
+        .workers(2)
+        .var("SLUICE_LEASE_SECONDS", lease.as_secs().to_string())
+        .var("SLUICE_BATCH_ROWS", "100")
+        .serve()
+        .await;
+    let connector = api.s3_connector(&bucket.name).await;
+    let mut runs = Vec::new();
+    for (i, refusal) in REFUSALS.iter().enumerate() {
+        let prefix = format!("in{i}/");
+        bucket
+            .put(
+                &format!("{prefix}people.csv"),
+                people_csv().replace("\n7,person 600", &format!("\n{}", refusal.row_600)),
+            )
+            .await;
+        sql.batch_execute(refusal.setup)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", refusal.what));
+        let pipeline = api
+            .pipeline(json!({
+                "name": refusal.what,
+                "connectorId": connector,
+                "source": {"prefix": prefix},
+                "schema": {"columns": [
+                    {"name": "id", "type": "integer"},
+                    {"name": "name", "type": "string"}
+                ]},
+                "destination": {"table": refusal.table},
+                "loadStrategy": "append",
+                "partitions": 2
+            }))
+            .await;
+        let run = api.start_run(&pipeline).await;
+        runs.push((refusal, pipeline, run, Instant::now()));
+    }
+    for (refusal, pipeline, run, started) in runs {
+        let p = api.wait_terminal(&pipeline, &run, lease * 2).await;
+        let what = refusal.what;
+        assert!(
+            started.elapsed() < lease * 2,
+            "{what}: terminal within its lease"
+        );
+        assert_eq!(p["status"], "failed", "{what}: {p}");
+        let (_, r) = api
+            .get(&format!("/api/v1/pipelines/{pipeline}/runs/{run}"))
+            .await;
+        let error = r["error"].as_str().unwrap_or_default();
+        println!("{what}: {error}");
+        for name in refusal.names {
+            assert!(
+                error.contains(name),
+                "{what}: the error names {name:?}: {error}"
+            );
+        }
+        assert!(!error.contains("database error"), "{what}: {error}");
+        let log = p["log"].as_array().expect("log");
+        assert!(
+            log.iter().any(|e| e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(refusal.names[0]))),
+            "{what}: the log says it too: {p}"
+        );
+        let count = |f: &str| r[f].as_u64().unwrap_or(u64::MAX);
+        assert!(
+            count("loadedRows") + count("skippedRows") + count("failedRows") <= count("totalRows"),
+            "{what}: {r}"
+        );
+        let (_, all) = api.get(&format!("/api/v1/pipelines/{pipeline}/runs")).await;
+        for item in all["items"].as_array().into_iter().flatten() {
+            assert!(
+                !matches!(item["status"].as_str(), Some("running" | "pending")),
+                "{what}: nothing left running: {item}"
+            );
+        }
+    }
+    assert!(!server.log_text().contains("panicked"));
+}

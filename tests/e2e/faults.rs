@@ -254,21 +254,19 @@ async fn replace_survives_its_database_down_for_20_s_mid_run() {
     outage("replace", Fault::Down(Duration::from_secs(20))).await;
 }
 
-/// The S3 server unreachable for 10 s mid-run (open connections cut, new
-/// ones refused), then back: the load ends exact, by itself or by a retry.
-#[tokio::test(flavor = "multi_thread")]
-async fn append_survives_its_object_store_down_for_10_s_mid_run() {
-    let target = env()
+fn s3_target() -> String {
+    env()
         .s3
         .trim_start_matches("http://")
         .trim_end_matches('/')
-        .to_owned();
-    let proxy = Proxy::start(target).await;
-    let loading = Loading::start("append", Some(&proxy)).await;
-    proxy.down();
-    let down = Instant::now();
-    while down.elapsed() < Duration::from_secs(10) {
-        // The API does not depend on the store: it answers throughout.
+        .to_owned()
+}
+
+/// Lets `hold` pass while the store misbehaves, checking that the API,
+/// which does not depend on the store, answers throughout.
+async fn through(loading: &Loading, hold: Duration) {
+    let since = Instant::now();
+    while since.elapsed() < hold {
         let (status, body) = loading
             .api
             .get(&format!(
@@ -279,7 +277,77 @@ async fn append_survives_its_object_store_down_for_10_s_mid_run() {
         assert_eq!(status, StatusCode::OK, "{body}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The S3 server unreachable for 10 s mid-run (open connections cut, new
+/// ones refused), then back: the load ends exact, by itself or by a retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn append_survives_its_object_store_down_for_10_s_mid_run() {
+    let proxy = Proxy::start(s3_target()).await;
+    let loading = Loading::start("append", Some(&proxy)).await;
+    proxy.down();
+    through(&loading, Duration::from_secs(10)).await;
     proxy.up();
     println!("object store down: {} connections refused", proxy.refused());
     loading.finish().await;
+}
+
+/// The S3 server shedding load mid-run: every request answered `503 Slow
+/// Down` for 10 s, then every response crawling (each 16 KiB held 100 ms)
+/// for 10 s, then well again: the same exact outcome.
+#[tokio::test(flavor = "multi_thread")]
+async fn append_survives_its_object_store_answering_503_then_slowly_mid_run() {
+    let proxy = Proxy::start(s3_target()).await;
+    let loading = Loading::start("append", Some(&proxy)).await;
+    proxy.unavailable();
+    through(&loading, Duration::from_secs(10)).await;
+    proxy.slow(Duration::from_millis(100));
+    through(&loading, Duration::from_secs(10)).await;
+    proxy.up();
+    let (unavailable, slowed) = (proxy.answered_unavailable(), proxy.slowed_chunks());
+    println!("object store: {unavailable} requests answered 503, {slowed} chunks slowed");
+    assert!(unavailable > 0, "the run met the 503s");
+    assert!(slowed > 0, "the run met the slow responses");
+    loading.finish().await;
+}
+
+/// A store that never stops answering 503: the run fails by itself, in
+/// bounded time, saying what the store answered, and nothing stays running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_stays_unavailable_fails_the_run_in_plain_words() {
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let bucket = Bucket::new().await;
+    bucket.put("in/customers.csv", data::csv(1, 100)).await;
+    let (server, api) = Launch::new(&db)
+        .workers(1)
+        .var("SLUICE_LEASE_SECONDS", LEASE.as_secs().to_string())
+        .serve()
+        .await;
+    let proxy = Proxy::start(s3_target()).await;
+    let connector = api.s3_connector_at(&bucket.name, &proxy.endpoint).await;
+    let pipeline = api
+        .pipeline(json!({
+            "name": "a store shedding load",
+            "connectorId": connector,
+            "source": {"prefix": "in/"},
+            "schema": data::schema("email"),
+            "destination": {"table": "customers"},
+            "loadStrategy": "append"
+        }))
+        .await;
+    proxy.unavailable();
+    let run = api.start_run(&pipeline).await;
+    let p = api
+        .wait_terminal(&pipeline, &run, Duration::from_secs(300))
+        .await;
+    assert_eq!(p["status"], "failed", "{p}");
+    let (_, r) = api.get(&format!("/api/v1/runs/{run}")).await;
+    let error = r["error"].as_str().unwrap_or_default().to_owned();
+    println!("the run failed with: {error}");
+    assert!(
+        error.contains("503") || error.contains("Slow Down") || error.contains("SlowDown"),
+        "the error says what the store answered: {r}"
+    );
+    assert!(proxy.answered_unavailable() > 0);
+    assert!(!server.log_text().contains("panicked"));
 }

@@ -11,6 +11,7 @@ mod crash;
 mod dashboard;
 mod data;
 mod destination;
+mod edges;
 mod faults;
 mod hostile;
 mod ledger;

@@ -202,6 +202,10 @@ pub struct ServeArgs {
     /// Listen address of the API.
     #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// How long a request body may take to arrive whole; a slower one is
+    /// answered 408, so a client trickling a body cannot hold a connection.
+    #[arg(long, env = "SLUICE_HTTP_BODY_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub http_body_timeout_seconds: u64,
     /// An admin API key ensured at start-up (idempotent), for automation. Prefer
     /// the environment variable: a flag is visible in the process list.
     #[arg(long, env = "SLUICE_ADMIN_KEY", hide_env_values = true)]

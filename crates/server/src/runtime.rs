@@ -361,7 +361,9 @@ async fn serve_on(args: ServeArgs, embedded: Option<&EmbeddedDb>) -> Res<()> {
         Duration::from_secs(args.poll_tick_seconds.max(1)),
         shutdown_rx.clone(),
     ));
-    let (http, addrs) = crate::http::serve(app.clone(), args.bind)
+    raise_open_files_limit();
+    let body_timeout = Duration::from_secs(args.http_body_timeout_seconds.max(1));
+    let (http, addrs) = crate::http::serve(app.clone(), args.bind, body_timeout)
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let addr = addrs.first().copied().unwrap_or(args.bind);
     tracing::info!(bind = %addr, workers, "sluice serve started");
@@ -480,4 +482,14 @@ pub async fn apikey(cmd: ApikeyCommand) -> Res<()> {
 pub fn openapi() -> Res<()> {
     println!("{}", crate::http::openapi_json());
     Ok(())
+}
+
+/// Raises this process's soft limit of open files to its hard limit: every
+/// client connection is a file, and a soft limit of 1,024 (a common default)
+/// would refuse connections long before the server is busy.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
 }

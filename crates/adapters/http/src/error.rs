@@ -35,6 +35,12 @@ pub enum ApiError {
     },
     /// The body is not JSON by its `Content-Type`.
     UnsupportedMediaType,
+    /// The body did not arrive whole within the limit (a client trickling
+    /// it, or gone silent).
+    RequestTimeout {
+        /// The limit in seconds.
+        seconds: u64,
+    },
 }
 
 impl ApiError {
@@ -67,6 +73,11 @@ impl ApiError {
             Self::UnsupportedMediaType => (
                 "unsupported_media_type",
                 "the body must be JSON: send Content-Type: application/json".to_owned(),
+                None,
+            ),
+            Self::RequestTimeout { seconds } => (
+                "request_timeout",
+                format!("the body did not arrive within {seconds} s"),
                 None,
             ),
         };
@@ -128,6 +139,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

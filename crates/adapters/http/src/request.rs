@@ -15,6 +15,7 @@ use sluice_domain::DomainError;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
+use crate::state::{ApiState, DEFAULT_BODY_TIMEOUT};
 
 /// Largest accepted request body. A pipeline with the maximum 1,000 columns
 /// and long patterns stays well below it.
@@ -79,8 +80,21 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
         .map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))
 }
 
-/// Reads the whole body, within [`MAX_BODY_BYTES`].
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+/// Reads the whole body, within [`MAX_BODY_BYTES`] and the state's body
+/// timeout ([`ApiState::with_body_timeout`]).
+async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+    let timeout = ApiState::of(req).map_or(DEFAULT_BODY_TIMEOUT, |s| s.body_timeout());
+    actix_web::rt::time::timeout(timeout, read_body_whole(req, payload))
+        .await
+        .map_err(|_| ApiError::RequestTimeout {
+            seconds: timeout.as_secs().max(1),
+        })?
+}
+
+async fn read_body_whole(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<Vec<u8>, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

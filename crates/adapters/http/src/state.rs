@@ -1,6 +1,7 @@
 //! What every handler shares: the use cases and the HTTP metrics.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{HttpRequest, web};
 use sluice_application::usecases::UseCases;
@@ -13,7 +14,11 @@ use crate::metrics::HttpMetrics;
 pub struct ApiState {
     use_cases: UseCases,
     metrics: Arc<HttpMetrics>,
+    body_timeout: Duration,
 }
+
+/// How long a request body may take to arrive by default.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ApiState {
     /// State over `use_cases` with a fresh metrics registry.
@@ -24,7 +29,24 @@ impl ApiState {
     /// State over `use_cases` recording into `metrics` (share one registry
     /// across actix workers so `/metrics` sees every request).
     pub fn with_metrics(use_cases: UseCases, metrics: Arc<HttpMetrics>) -> Self {
-        Self { use_cases, metrics }
+        Self {
+            use_cases,
+            metrics,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
+    }
+
+    /// Answers 408 to a request whose body has not arrived whole after
+    /// `timeout` (default [`DEFAULT_BODY_TIMEOUT`]), so a client trickling a
+    /// body holds its connection no longer than that.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// See [`ApiState::with_body_timeout`].
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
     }
 
     /// The use cases.

@@ -207,7 +207,7 @@ impl DbError {
     pub(crate) fn into_commit(self, what: &'static str) -> CommitError {
         match self {
             Self::Fenced(why) => CommitError::Fenced(why.into()),
-            Self::Pg(e) => match destination_refusal(&e) {
+            Self::Pg(e) => match destination_problem(&e) {
                 Some(message) => {
                     tracing::warn!(operation = what, error = %e, "the destination refused a row");
                     CommitError::Destination(message)
@@ -265,6 +265,64 @@ fn destination_refusal(e: &tokio_postgres::Error) -> Option<String> {
             .collect::<String>(),
     };
     Some(format!("{kind}{name}{table} refused a row: {detail}"))
+}
+
+impl DbError {
+    /// Translates the error of preparing a destination table: what
+    /// PostgreSQL says about the user's table (it is a view, a permission is
+    /// missing, a column is in the way) is shown as it is, since no retry can
+    /// cure it; anything else as [`DbError::into_store`].
+    pub(crate) fn into_destination(self, what: &'static str) -> StoreError {
+        match self {
+            Self::Pg(e) => match destination_problem(&e) {
+                Some(message) => {
+                    tracing::warn!(operation = what, error = %e, "the destination cannot be used");
+                    StoreError::Unprocessable(message)
+                }
+                None => from_pg(&e, what),
+            },
+            other => other.into_store(what),
+        }
+    }
+}
+
+/// What PostgreSQL refused about a destination table, in its own words (safe
+/// to show: they name the user's objects, never connection details), with
+/// its hint: a refused row ([`destination_refusal`]), or the table refusing
+/// the load itself (class 42: not a table, permission denied, a column
+/// missing; class 2B: dependent objects; class 0A: not supported). `None` for
+/// errors about Sluice's own schema and for every other class (connection
+/// loss, timeouts, deadlocks: a retry may cure those).
+fn destination_problem(e: &tokio_postgres::Error) -> Option<String> {
+    if let Some(refusal) = destination_refusal(e) {
+        return Some(refusal);
+    }
+    let db = e.as_db_error()?;
+    if db.schema() == Some("sluice") {
+        return None;
+    }
+    let code = db.code().code();
+    if !(code.starts_with("42") || code.starts_with("2B") || code.starts_with("0A")) {
+        return None;
+    }
+    let mut message: String = db.message().chars().take(MAX_DETAIL_CHARS).collect();
+    if let Some(detail) = db.detail() {
+        message.push_str(": ");
+        message.extend(detail.chars().take(MAX_DETAIL_CHARS));
+    }
+    let ours = match code {
+        "42809" => {
+            Some("the destination must be a table: choose another table, or drop this object")
+        }
+        "42501" => Some("the database user Sluice connects as needs this right on the destination"),
+        _ => None,
+    };
+    if let Some(hint) = db.hint().or(ours) {
+        message.push_str(" (");
+        message.extend(hint.chars().take(MAX_DETAIL_CHARS));
+        message.push(')');
+    }
+    Some(format!("PostgreSQL refused the load: {message}"))
 }
 
 /// Maps a port result's error with [`DbError::into_store`].

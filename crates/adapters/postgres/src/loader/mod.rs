@@ -59,7 +59,7 @@ impl BulkLoader for PgStore {
         let mut client = self.loader.get().await.store("prepare destination")?;
         ddl::prepare(&mut client, &self.warehouse, target)
             .await
-            .store("prepare destination")
+            .map_err(|e| e.into_destination("prepare destination"))
     }
 
     async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, CommitError> {
