@@ -15,6 +15,7 @@ mod edges;
 mod faults;
 mod hostile;
 mod ledger;
+mod load;
 mod polling;
 mod replace;
 mod retry;
