@@ -37,6 +37,7 @@ mod finalize;
 mod lease;
 mod partition;
 mod rejected;
+pub(crate) use rejected::check_record;
 mod worker;
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::Engine;
 use super::context::RunContext;
 use super::lease::{Claimed, LeaseKeeper};
-use super::rejected::{raw_of, with_raw};
+use super::rejected::{check_record, raw_of, with_raw};
 use crate::AppError;
 use crate::ports::{
     BatchCommit, CommitError, CommitOutcome, PartitionClaim, RejectedRow, StoreError,
@@ -211,10 +211,10 @@ impl<'a> PartitionLoad<'a> {
         let (ctx, batch) = (&self.ctx, &mut self.batch);
         batch.clear();
         for r in rows {
-            let ok = with_raw(ctx.spec.record_format(), r, |body| {
+            let ok = with_raw(ctx.spec.record_format(), r, |body, head| {
                 let mapping = ctx.mapping(r.file_index);
-                ctx.schema
-                    .check_record(r.row, body, mapping, &mut batch.rows, &mut batch.errors)
+                let (rows, errors) = (&mut batch.rows, &mut batch.errors);
+                check_record(&ctx.schema, r.row, body, head, mapping, rows, errors)
             });
             if !ok {
                 batch.rejected.push(r.clone());
@@ -321,16 +321,14 @@ impl<'a> PartitionLoad<'a> {
                 }
                 ReadItem::Record(meta) => meta,
             };
-            let body = reader.record();
+            let (body, head) = (reader.record(), reader.malformed_head());
             let mapping = ctx.mapping(meta.file_index);
-            if !ctx
-                .schema
-                .check_record(meta.row, body, mapping, &mut batch.rows, &mut batch.errors)
-            {
+            let (rows, errors) = (&mut batch.rows, &mut batch.errors);
+            if !check_record(&ctx.schema, meta.row, body, head, mapping, rows, errors) {
                 batch.rejected.push(RejectedRow {
                     row: meta.row,
                     file_index: meta.file_index,
-                    raw: raw_of(body),
+                    raw: raw_of(body, head),
                 });
             }
             if meta.row >= last_row

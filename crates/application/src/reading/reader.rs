@@ -204,6 +204,12 @@ impl RecordReader {
         }
     }
 
+    /// The first bytes of the record found by the last
+    /// [`RecordReader::advance`] when it could not be decoded.
+    pub fn malformed_head(&self) -> &[u8] {
+        self.decoder.as_ref().map_or(&[], Decoder::malformed_head)
+    }
+
     /// The header fields after [`ReadItem::Header`] (invalid UTF-8 replaced).
     pub fn header_fields(&self) -> Vec<String> {
         match self.record() {

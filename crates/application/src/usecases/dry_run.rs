@@ -12,6 +12,7 @@ use sluice_domain::validation::{CompiledSchema, FieldMapping, RowError, ValidBat
 
 use super::{Principal, UseCases};
 use crate::AppError;
+use crate::engine::check_record;
 use crate::ports::SourceFile;
 use crate::reading::{
     ConnectorSource, HeaderCheck, OpenError, ReadItem, RecordMeta, RecordReader, check_header,
@@ -201,9 +202,16 @@ impl DryRun {
             .per_file
             .get(meta.file_index as usize)
             .unwrap_or(&self.fallback);
-        let ok =
-            self.schema
-                .check_record(meta.row, self.reader.record(), mapping, batch, row_errors);
+        let (body, head) = (self.reader.record(), self.reader.malformed_head());
+        let ok = check_record(
+            &self.schema,
+            meta.row,
+            body,
+            head,
+            mapping,
+            batch,
+            row_errors,
+        );
         batch.clear();
         let room = DRY_RUN_ERRORS.saturating_sub(self.report.errors.len());
         // Draining empties the vector whatever `take` leaves.

@@ -13,7 +13,7 @@
 //! * `\n`, `\r` and `\r\n` end a record; empty lines are skipped;
 //! * a UTF-8 byte-order mark at offset 0 is skipped.
 
-use super::{Decoded, FieldsRef, Problem, RecordBody, Step};
+use super::{Decoded, FieldsRef, MALFORMED_HEAD_BYTES, Problem, RecordBody, Step};
 
 /// The delimiter and quote characters of a CSV source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,8 @@ pub struct CsvDecoder {
     bom_matched: usize,
     check_bom: bool,
     finished: bool,
+    /// The first bytes of the last malformed record.
+    head: Vec<u8>,
 }
 
 impl CsvDecoder {
@@ -91,7 +93,20 @@ impl CsvDecoder {
             bom_matched: 0,
             check_bom: origin == 0,
             finished: false,
+            head: Vec::new(),
         }
+    }
+
+    /// See [`super::Decoder::malformed_head`].
+    pub fn malformed_head(&self) -> &[u8] {
+        &self.head
+    }
+
+    fn keep_head(&mut self, len: usize) {
+        let len = len.min(MALFORMED_HEAD_BYTES).min(self.raw.len());
+        self.head.clear();
+        self.head
+            .extend_from_slice(self.raw.get(..len).unwrap_or_default());
     }
 
     /// Offset of the next byte the decoder expects.
@@ -148,6 +163,11 @@ impl CsvDecoder {
     }
 
     fn emit_malformed(&mut self, problem: Problem, end: u64) -> Step<'_> {
+        if self.state != State::Skipping {
+            // (A skipped record kept its head when skipping began.)
+            let len = usize::try_from(end.saturating_sub(self.record_start)).unwrap_or(usize::MAX);
+            self.keep_head(len);
+        }
         self.state = State::StartRecord;
         Step::Record(Decoded {
             start: self.record_start,
@@ -253,6 +273,7 @@ impl CsvDecoder {
                     match self.resync_at_first_line_break() {
                         Some(end) => return self.emit_malformed(Problem::RecordTooLong, end),
                         None => {
+                            self.keep_head(MALFORMED_HEAD_BYTES);
                             self.state = State::Skipping;
                             self.raw.clear();
                             self.buf.clear();

@@ -5,7 +5,7 @@
 //! at offset 0 is skipped, and a line longer than the limit becomes a
 //! [`Problem::RecordTooLong`] record without ever being held in memory whole.
 
-use super::{Decoded, Problem, RecordBody, Step, skip_bom};
+use super::{Decoded, MALFORMED_HEAD_BYTES, Problem, RecordBody, Step, skip_bom};
 
 /// Decodes JSON Lines records from bytes fed in chunks of any size.
 #[derive(Debug)]
@@ -21,6 +21,8 @@ pub struct JsonlDecoder {
     held: Vec<u8>,
     held_at: usize,
     finished: bool,
+    /// The first bytes of the last line over the limit.
+    head: Vec<u8>,
 }
 
 impl JsonlDecoder {
@@ -37,7 +39,13 @@ impl JsonlDecoder {
             held: Vec::new(),
             held_at: 0,
             finished: false,
+            head: Vec::new(),
         }
+    }
+
+    /// See [`super::Decoder::malformed_head`].
+    pub fn malformed_head(&self) -> &[u8] {
+        &self.head
     }
 
     /// Offset of the next byte the decoder expects.
@@ -119,6 +127,9 @@ impl JsonlDecoder {
                 self.line.push(b);
                 if self.line.len() > self.max_record_bytes {
                     self.too_long = true;
+                    self.head.clear();
+                    let head = self.line.get(..MALFORMED_HEAD_BYTES).unwrap_or(&self.line);
+                    self.head.extend_from_slice(head);
                     self.line.clear();
                 }
             }

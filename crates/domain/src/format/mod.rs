@@ -22,6 +22,11 @@ pub use self::jsonl::JsonlDecoder;
 /// keeps memory bounded when a quote is never closed.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 
+/// How many of a malformed record's first bytes a decoder keeps
+/// ([`Decoder::malformed_head`]): enough to recognise the row in an error
+/// report, bounded however long the record.
+pub const MALFORMED_HEAD_BYTES: usize = 200;
+
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -224,6 +229,16 @@ impl Decoder {
             start: self.last.start,
             end: self.last.end,
             body,
+        }
+    }
+
+    /// The first bytes (at most [`MALFORMED_HEAD_BYTES`]) of the record last
+    /// found, when it was [`RecordBody::Malformed`]: what the error report
+    /// shows of a record that could not be decoded.
+    pub fn malformed_head(&self) -> &[u8] {
+        match &self.inner {
+            Inner::Csv(d) => d.malformed_head(),
+            Inner::Jsonl(d) => d.malformed_head(),
         }
     }
 

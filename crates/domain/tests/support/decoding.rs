@@ -15,7 +15,9 @@
 
 #![allow(dead_code)]
 
-use sluice_domain::format::{Advance, Decoder, Problem, RecordBody, RecordFormat};
+use sluice_domain::format::{
+    Advance, Decoder, MALFORMED_HEAD_BYTES, Problem, RecordBody, RecordFormat,
+};
 
 /// One decoded record, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,15 +26,15 @@ pub enum Rec {
     Fields(Vec<Vec<u8>>, u64, u64),
     /// One JSON Lines line.
     Json(Vec<u8>, u64, u64),
-    /// A record that could not be decoded.
-    Bad(Problem, u64, u64),
+    /// A record that could not be decoded, with its first bytes.
+    Bad(Problem, Vec<u8>, u64, u64),
 }
 
 impl Rec {
     /// Where the record starts and ends.
     pub fn span(&self) -> (u64, u64) {
         match self {
-            Rec::Fields(_, s, e) | Rec::Json(_, s, e) | Rec::Bad(_, s, e) => (*s, *e),
+            Rec::Fields(_, s, e) | Rec::Json(_, s, e) | Rec::Bad(_, _, s, e) => (*s, *e),
         }
     }
 
@@ -58,7 +60,7 @@ pub fn decode(format: RecordFormat, origin: u64, max: usize, chunks: &[&[u8]]) -
                 Rec::Fields(f.iter().map(<[u8]>::to_vec).collect(), r.start, r.end)
             }
             RecordBody::Json(l) => Rec::Json(l.to_vec(), r.start, r.end),
-            RecordBody::Malformed(p) => Rec::Bad(p, r.start, r.end),
+            RecordBody::Malformed(p) => Rec::Bad(p, d.malformed_head().to_vec(), r.start, r.end),
         });
     });
     out
@@ -136,6 +138,18 @@ pub fn check(format: RecordFormat, max: usize, data: &[u8], cuts: &[usize], resu
             "record outside the input: {rec:?}"
         );
         assert!(rec.size() <= max, "a record over the limit: {rec:?}");
+        if let Rec::Bad(_, head, ..) = rec {
+            let at = usize::try_from(start).unwrap_or(usize::MAX);
+            assert!(
+                !head.is_empty() && head.len() <= MALFORMED_HEAD_BYTES,
+                "a malformed record keeps its first bytes, boundedly: {rec:?}"
+            );
+            assert_eq!(
+                data.get(at..at + head.len()),
+                Some(&head[..]),
+                "the head is the record's own first bytes"
+            );
+        }
         previous_end = end;
     }
     let step = (whole.len() / resumes.max(1)).max(1);
