@@ -311,10 +311,17 @@ async fn append_survives_its_object_store_answering_503_then_slowly_mid_run() {
     loading.finish().await;
 }
 
-/// A store that never stops answering 503: the run fails by itself, in
-/// bounded time, saying what the store answered, and nothing stays running.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_store_that_stays_unavailable_fails_the_run_in_plain_words() {
+/// A pipeline over a 100-row file reached through `proxy`, on a server of
+/// its own.
+async fn through_proxy(
+    proxy: &Proxy,
+) -> (
+    TestDb,
+    crate::support::Process,
+    crate::support::Api,
+    String,
+    Bucket,
+) {
     let db = TestDb::migrated(&SluiceMigrations).await;
     let bucket = Bucket::new().await;
     bucket.put("in/customers.csv", data::csv(1, 100)).await;
@@ -323,7 +330,6 @@ async fn a_store_that_stays_unavailable_fails_the_run_in_plain_words() {
         .var("SLUICE_LEASE_SECONDS", LEASE.as_secs().to_string())
         .serve()
         .await;
-    let proxy = Proxy::start(s3_target()).await;
     let connector = api.s3_connector_at(&bucket.name, &proxy.endpoint).await;
     let pipeline = api
         .pipeline(json!({
@@ -331,15 +337,55 @@ async fn a_store_that_stays_unavailable_fails_the_run_in_plain_words() {
             "connectorId": connector,
             "source": {"prefix": "in/"},
             "schema": data::schema("email"),
-            "destination": {"table": "customers"},
+            "destination": {"table": "customers", "keyColumns": ["id"]},
             "loadStrategy": "append"
         }))
         .await;
+    (db, server, api, pipeline, bucket)
+}
+
+/// A store answering 503 to everything for 10 s as a run starts (its
+/// listing): the reads are retried with backoff and the run completes exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_shedding_load_as_a_run_starts_only_delays_it() {
+    let proxy = Proxy::start(s3_target()).await;
+    let (db, server, api, pipeline, _bucket) = through_proxy(&proxy).await;
     proxy.unavailable();
+    let run = api.start_run(&pipeline).await;
+    // The fault's duration, not a synchronisation.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    proxy.up();
+    let p = api
+        .wait_terminal(&pipeline, &run, Duration::from_secs(300))
+        .await;
+    assert!(
+        matches!(
+            p["status"].as_str(),
+            Some("completed" | "completed_with_errors")
+        ),
+        "{p}"
+    );
+    assert_eq!(p["processedRows"], 100, "{p}");
+    assert!(proxy.answered_unavailable() > 0, "the run met the 503s");
+    let want = data::expected(100, "append", true);
+    let got = table_digest(&db.client().await, "customers", COLUMNS).await;
+    assert_eq!(got, expected_digest(want.rows), "destination contents");
+    assert!(!server.log_text().contains("panicked"));
+}
+
+/// A store that never stops answering 503: the run fails by itself, in
+/// bounded time, saying what the store answered, and nothing stays running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_stays_unavailable_fails_the_run_in_plain_words() {
+    let proxy = Proxy::start(s3_target()).await;
+    let (_db, server, api, pipeline, _bucket) = through_proxy(&proxy).await;
+    proxy.unavailable();
+    let started = Instant::now();
     let run = api.start_run(&pipeline).await;
     let p = api
         .wait_terminal(&pipeline, &run, Duration::from_secs(300))
         .await;
+    println!("failed after {:?}", started.elapsed());
     assert_eq!(p["status"], "failed", "{p}");
     let (_, r) = api.get(&format!("/api/v1/runs/{run}")).await;
     let error = r["error"].as_str().unwrap_or_default().to_owned();
@@ -348,6 +394,6 @@ async fn a_store_that_stays_unavailable_fails_the_run_in_plain_words() {
         error.contains("503") || error.contains("Slow Down") || error.contains("SlowDown"),
         "the error says what the store answered: {r}"
     );
-    assert!(proxy.answered_unavailable() > 0);
+    assert!(proxy.answered_unavailable() > 1, "the listing was retried");
     assert!(!server.log_text().contains("panicked"));
 }

@@ -24,7 +24,9 @@ use object_store::aws::{AmazonS3Builder, AwsCredentialProvider};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
-use object_store::{ClientOptions, HeaderMap, HeaderValue, ObjectStore, RetryConfig};
+use object_store::{
+    BackoffConfig, ClientOptions, HeaderMap, HeaderValue, ObjectStore, RetryConfig,
+};
 use sluice_application::ports::SourceError;
 use sluice_domain::connector::{AmbientCredentials, ConnectorConfig, ConnectorType, Credentials};
 
@@ -606,11 +608,29 @@ fn client_options(endpoint: Option<&str>) -> ClientOptions {
         .with_read_timeout(READ_STALL_TIMEOUT)
 }
 
+/// Listing and reading retry a refused connection, a 5xx, a 429 or a 408
+/// up to 12 times, waiting from 0.5 s up to 15 s between tries (random
+/// within a growing range), 3 min at most in all: a store shedding load for
+/// tens of seconds (S3's `503 Slow Down`) does not fail a run, one that stays
+/// down fails it within about a minute (14 s in the
+/// fault tests) with its answer. The connector test
+/// retries once, so that it answers within its own timeout.
 fn retry(purpose: Purpose) -> RetryConfig {
     let mut config = RetryConfig::default();
-    if purpose == Purpose::Check {
-        config.max_retries = 1;
-        config.retry_timeout = Duration::from_secs(5);
+    match purpose {
+        Purpose::Check => {
+            config.max_retries = 1;
+            config.retry_timeout = Duration::from_secs(5);
+        }
+        Purpose::Data => {
+            config.max_retries = 12;
+            config.backoff = BackoffConfig {
+                init_backoff: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(15),
+                base: 2.0,
+            };
+            config.retry_timeout = Duration::from_secs(180);
+        }
     }
     config
 }
