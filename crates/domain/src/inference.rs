@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::format::{FieldsRef, RecordBody};
 use crate::identifier::{Identifier, identifiers_for};
@@ -167,14 +167,14 @@ fn cut(v: &str) -> String {
 }
 
 /// One column as inference proposes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InferredColumn {
     /// The proposed column name.
     pub name: Identifier,
     /// The header name or JSON member it reads, when it differs from `name`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The narrowest type every sampled non-empty value satisfies.
     #[serde(rename = "type")]
@@ -183,7 +183,7 @@ pub struct InferredColumn {
     pub required: bool,
     /// The longest sampled value, in characters: a hint, not put in the
     /// proposed schema (a longer value later would be rejected).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u64>,
     /// Up to 5 distinct sampled values (each cut at 100 characters).
     pub samples: Vec<String>,
@@ -196,12 +196,12 @@ pub struct InferredColumn {
     pub fit_share: f64,
     /// For a `string` column: the narrower type most of its values satisfy,
     /// and their share, when at least half do.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closest: Option<ClosestType>,
 }
 
 /// A narrower type most values of a `string` column satisfy.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ClosestType {
@@ -213,7 +213,7 @@ pub struct ClosestType {
 }
 
 /// A header name and the column name proposed for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NameMapping {
     /// As in the file.

@@ -1374,3 +1374,108 @@ async fn a_cron_tick_starts_one_run() {
         "{bad:?}"
     );
 }
+
+/// Inference samples a connector's files as a run reads them; the pipeline
+/// it proposes, created as answered, loads the samples without a reject,
+/// with its columns read through `source` from headers that are not
+/// identifiers.
+#[tokio::test]
+async fn an_inferred_pipeline_loads_its_samples_without_rejects() {
+    use crate::usecases::InferRequest;
+    use sluice_domain::schema::ColumnType;
+    let h = harness(10);
+    let connector = h
+        .app
+        .create_connector(
+            &h.admin,
+            from_json(json!({"name": "mem", "type": "s3", "config": {"bucket": "b"}}))
+                .expect("spec"),
+        )
+        .await
+        .expect("connector");
+    h.source.put(
+        "sales/a.csv",
+        "Order ID,Amount €,Day,E-Mail,Note,Zip\n1,12.50,2024-01-31,a@example.com,x,01234\n2,3,2024-02-01,b@example.org,,98765\n",
+    );
+    h.source.put(
+        "sales/b.csv",
+        "Order ID,Amount €,Day,E-Mail,Note,Zip\n3,-1e3,2024-02-29,c@example.net,7,00001\n",
+    );
+    let request = InferRequest {
+        source: from_json(json!({"prefix": "sales/", "pattern": "*.csv"})).expect("source"),
+        rows: None,
+        files: None,
+    };
+    let viewer = Principal {
+        role: Role::Viewer,
+        ..h.admin.clone()
+    };
+    assert!(matches!(
+        h.app
+            .infer_schema(&viewer, connector.id, request.clone())
+            .await,
+        Err(crate::AppError::Forbidden { .. })
+    ));
+    let report = h
+        .app
+        .infer_schema(&h.admin, connector.id, request)
+        .await
+        .expect("inference");
+    let got: Vec<(&str, Option<&str>, ColumnType, bool)> = report
+        .inferred
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.source.as_deref(),
+                c.column_type,
+                c.required,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("order_id", Some("Order ID"), ColumnType::Integer, true),
+            ("amount", Some("Amount €"), ColumnType::Number, true),
+            ("day", Some("Day"), ColumnType::Date, true),
+            ("e_mail", Some("E-Mail"), ColumnType::Email, true),
+            ("note", Some("Note"), ColumnType::String, false),
+            ("zip", Some("Zip"), ColumnType::String, true),
+        ]
+    );
+    assert_eq!(report.files_sampled, ["sales/a.csv", "sales/b.csv"]);
+    assert!(
+        report
+            .inferred
+            .warnings
+            .iter()
+            .any(|w| w.contains("leading zeros")),
+        "{:?}",
+        report.inferred.warnings
+    );
+    assert!(report.create_table[0].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"sales\""));
+    assert_eq!(report.pipeline.destination.table.as_str(), "sales");
+
+    let body = serde_json::to_value(&report.pipeline).expect("json");
+    let p = h
+        .app
+        .create_pipeline(&h.admin, from_json(body).expect("spec"))
+        .await
+        .expect("pipeline as proposed");
+    let run = h.run_to_end(p.id).await;
+    let done = h.app.get_run(&h.admin, p.id, run).await.expect("run");
+    assert_eq!(done.status, RunStatus::Completed, "{done:?}");
+    assert_eq!((done.counters.loaded, done.counters.failed), (3, 0));
+    let rows = h.store.table_rows("sales").await.expect("table");
+    let emails: Vec<Option<String>> = rows.iter().map(|r| r.values[3].clone()).collect();
+    assert_eq!(
+        emails,
+        [
+            Some("a@example.com".to_owned()),
+            Some("b@example.org".to_owned()),
+            Some("c@example.net".to_owned())
+        ]
+    );
+}

@@ -42,6 +42,15 @@ impl BulkLoader for PgStore {
     async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, CommitError> {
         commit::commit(self, &commit).await
     }
+
+    fn create_table_sql(
+        &self,
+        table: &Identifier,
+        schema: &sluice_domain::schema::Schema,
+        keys: &[Identifier],
+    ) -> Vec<String> {
+        sluice_domain::ddl::create_table_statements(&self.warehouse, table, schema, keys)
+    }
 }
 
 #[cfg(test)]
