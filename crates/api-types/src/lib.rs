@@ -23,7 +23,8 @@ use sluice_domain::ids::{
 };
 use sluice_domain::inference::{InferredColumn, NameMapping};
 use sluice_domain::pipeline::{
-    Compression, CsvOptions, LoadStrategy, PipelineSpec, PipelineStatus, PollingSpec, SourceFormat,
+    Compression, CsvOptions, LoadStrategy, PipelineSpec, PipelineStatus, PollingSpec, SchemaDrift,
+    SourceFormat,
 };
 use sluice_domain::role::Role;
 use sluice_domain::run::{LogEntry, Run, RunMetadata, Trigger};
@@ -551,6 +552,9 @@ pub struct PipelinePatch {
     /// Load strategy.
     #[schema(nullable = false)]
     load_strategy: Option<LoadStrategy>,
+    /// What a run does when a CSV header adds or lacks schema columns
+    /// (`null` restores the default, `ignore`).
+    schema_drift: Option<SchemaDrift>,
     /// Partitions per run.
     #[schema(minimum = 1, maximum = 64)]
     partitions: Option<u32>,

@@ -1479,3 +1479,117 @@ async fn an_inferred_pipeline_loads_its_samples_without_rejects() {
         ]
     );
 }
+
+/// Two files: the second adds `email` and drops `age`.
+fn drifting_files(h: &Harness) {
+    h.source
+        .put("in/a.csv", "id,name,age\n1,ann,10\n2,bob,20\n".to_owned());
+    h.source.put(
+        "in/b.csv",
+        "id,name,email\n3,cy,cy@example.com\n".to_owned(),
+    );
+}
+
+/// `schemaDrift: fail` fails the run before anything loads, naming the
+/// added and the missing column; the dry run says so too. Retrying after
+/// the schema takes the new column and the policy `ignore` loads it all.
+#[tokio::test]
+async fn drift_fail_names_the_columns_and_a_retry_after_a_fix_loads() {
+    let h = harness(10);
+    drifting_files(&h);
+    let p = h
+        .pipeline("append", json!({"schemaDrift": "fail", "partitions": 1}))
+        .await;
+    assert_eq!(
+        serde_json::to_value(&p.spec).expect("json")["schemaDrift"],
+        "fail"
+    );
+    let dry = h.app.dry_run(&h.admin, p.id, None).await.expect("dry run");
+    assert_eq!(dry.warnings.len(), 1, "{:?}", dry.warnings);
+    assert!(dry.warnings[0].contains("in/b.csv") && dry.warnings[0].ends_with("a run would fail"));
+
+    let failed = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, failed).await.expect("run");
+    assert_eq!(run.status, RunStatus::Failed);
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, failed)
+        .await
+        .expect("progress");
+    let last = &progress.log.last().expect("log").message;
+    assert!(
+        last.starts_with("Schema drift in in/b.csv: its header adds email not in the schema and lacks schema column age"),
+        "{last}"
+    );
+    assert_eq!(
+        h.store.table_rows("customers").await,
+        None,
+        "nothing loaded"
+    );
+
+    h.app
+        .update_pipeline(
+            &h.admin,
+            p.id,
+            json!({"schemaDrift": "ignore", "schema": {"columns": [
+                {"name": "id", "type": "integer"},
+                {"name": "name", "type": "string"},
+                {"name": "age", "type": "integer"},
+                {"name": "email", "type": "email"}
+            ]}}),
+        )
+        .await
+        .expect("fix");
+    let retry = h
+        .app
+        .retry_run(&h.admin, p.id, failed)
+        .await
+        .expect("retry");
+    h.worker(1).run_until_idle().await.expect("worker");
+    let run = h
+        .app
+        .get_run(&h.admin, p.id, retry.run.id)
+        .await
+        .expect("run");
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(run.counters.loaded, 3);
+    let rows = h.store.table_rows("customers").await.expect("table");
+    let emails: Vec<Option<String>> = rows.iter().map(|r| r.values[3].clone()).collect();
+    assert_eq!(emails, [None, None, Some("cy@example.com".to_owned())]);
+}
+
+/// `schemaDrift: ignore` (the default) loads what the schema names, and the
+/// run's log lists the added and the missing columns.
+#[tokio::test]
+async fn drift_ignore_loads_and_logs_both_columns() {
+    let h = harness(10);
+    drifting_files(&h);
+    let p = h.pipeline("append", json!({"partitions": 1})).await;
+    assert!(
+        serde_json::to_value(&p.spec)
+            .expect("json")
+            .get("schemaDrift")
+            .is_none(),
+        "the default is not written"
+    );
+    let run_id = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.counters.loaded, 3);
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    let messages: Vec<&str> = progress.log.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages.contains(&"File in/b.csv has no column age in its header"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"File in/b.csv has columns not in the schema, not loaded: email"),
+        "{messages:?}"
+    );
+    let ages: Vec<Option<i64>> = h.table().await.into_iter().map(|r| r.2).collect();
+    assert_eq!(ages, [Some(10), Some(20), None]);
+}

@@ -174,6 +174,7 @@ fn draft_pipeline(connector_id: ConnectorId, source: SourceSpec) -> PipelineSpec
             key_columns: Vec::new(),
         },
         load_strategy: LoadStrategy::Append,
+        schema_drift: Default::default(),
         partitions: 4,
         max_errors: None,
         polling: PollingSpec::default(),

@@ -112,6 +112,7 @@ impl Fixture {
                 },
             },
             load_strategy: strategy,
+            schema_drift: Default::default(),
             partitions: 4,
             max_errors: None,
             polling: PollingSpec::default(),
