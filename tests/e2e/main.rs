@@ -17,5 +17,6 @@ mod ledger;
 mod polling;
 mod replace;
 mod retry;
+mod schema;
 mod strategies;
 mod webhooks;
