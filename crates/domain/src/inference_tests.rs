@@ -266,6 +266,6 @@ fn the_proposed_schema_accepts_every_sampled_row() {
             "{errors:?}"
         );
     }
-    assert!(inferred.columns[5].required == false && inferred.columns[8].required == false);
+    assert!(!inferred.columns[5].required && !inferred.columns[8].required);
     assert!(inferred.columns[0].required);
 }

@@ -1384,15 +1384,7 @@ async fn an_inferred_pipeline_loads_its_samples_without_rejects() {
     use crate::usecases::InferRequest;
     use sluice_domain::schema::ColumnType;
     let h = harness(10);
-    let connector = h
-        .app
-        .create_connector(
-            &h.admin,
-            from_json(json!({"name": "mem", "type": "s3", "config": {"bucket": "b"}}))
-                .expect("spec"),
-        )
-        .await
-        .expect("connector");
+    let connector = mem_connector(&h).await;
     h.source.put(
         "sales/a.csv",
         "Order ID,Amount €,Day,E-Mail,Note,Zip\n1,12.50,2024-01-31,a@example.com,x,01234\n2,3,2024-02-01,b@example.org,,98765\n",
@@ -1412,13 +1404,13 @@ async fn an_inferred_pipeline_loads_its_samples_without_rejects() {
     };
     assert!(matches!(
         h.app
-            .infer_schema(&viewer, connector.id, request.clone())
+            .infer_schema(&viewer, connector, request.clone())
             .await,
         Err(crate::AppError::Forbidden { .. })
     ));
     let report = h
         .app
-        .infer_schema(&h.admin, connector.id, request)
+        .infer_schema(&h.admin, connector, request)
         .await
         .expect("inference");
     let got: Vec<(&str, Option<&str>, ColumnType, bool)> = report
@@ -1458,7 +1450,24 @@ async fn an_inferred_pipeline_loads_its_samples_without_rejects() {
     assert!(report.create_table[0].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"sales\""));
     assert_eq!(report.pipeline.destination.table.as_str(), "sales");
 
-    let body = serde_json::to_value(&report.pipeline).expect("json");
+    load_the_proposal(&h, &report.pipeline).await;
+}
+
+async fn mem_connector(h: &Harness) -> sluice_domain::ids::ConnectorId {
+    h.app
+        .create_connector(
+            &h.admin,
+            from_json(json!({"name": "mem", "type": "s3", "config": {"bucket": "b"}}))
+                .expect("spec"),
+        )
+        .await
+        .expect("connector")
+        .id
+}
+
+/// Creates the proposed pipeline as answered and runs it: no reject.
+async fn load_the_proposal(h: &Harness, spec: &sluice_domain::pipeline::PipelineSpec) {
+    let body = serde_json::to_value(spec).expect("json");
     let p = h
         .app
         .create_pipeline(&h.admin, from_json(body).expect("spec"))
