@@ -511,3 +511,105 @@ async fn drift_fail_names_both_columns_then_retry_after_a_fix_and_ignore_loads_a
         .get(0);
     assert_eq!(n, 2, "the second file's rows have no age");
 }
+
+/// A figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a figure in kB")
+}
+
+/// Acceptance 2: inference on a 1 GiB file answers within its limits (the
+/// per-file byte cap stops it, well inside the time limit) and in bounded
+/// memory: the server's peak resident set grows by far less than the file.
+#[tokio::test]
+async fn infer_on_a_1_gib_file_answers_within_its_limits_in_bounded_memory() {
+    const GIB: u64 = 1 << 30;
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.csv");
+    {
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&path).expect("create"),
+        );
+        out.write_all(b"id,amount,day,email,comment\n")
+            .expect("write");
+        let pad = "x".repeat(40);
+        let mut written = 0u64;
+        let mut i = 0u64;
+        while written < GIB {
+            let line = format!(
+                "{i},{}.{:02},2024-{:02}-{:02},user{i}@example.com,{pad}\n",
+                i * 3,
+                i % 100,
+                i % 12 + 1,
+                i % 28 + 1
+            );
+            out.write_all(line.as_bytes()).expect("write");
+            written += line.len() as u64;
+            i += 1;
+        }
+        out.flush().expect("flush");
+    }
+    let size = std::fs::metadata(&path).expect("size").len();
+    assert!(size >= GIB);
+    let (server, api) = Launch::new(&db)
+        .var("SLUICE_LOCAL_ROOTS", dir.path().to_str().expect("utf-8"))
+        .serve()
+        .await;
+    let (status, connector) = api
+        .post(
+            "/api/v1/connectors",
+            json!({"name": "big files", "type": "local", "config": {"root": dir.path()}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{connector}");
+    let connector = connector["id"].as_str().expect("id").to_owned();
+    let before = proc_kib(server.pid(), "VmRSS");
+    let started = std::time::Instant::now();
+    let answer = infer(
+        &api,
+        &connector,
+        json!({"prefix": "", "pattern": "*.csv", "rows": 1_000_000, "files": 1}),
+    )
+    .await;
+    let took = started.elapsed();
+    let peak = proc_kib(server.pid(), "VmHWM");
+    eprintln!(
+        "1 GiB inference: {} rows sampled in {:.1} s; server RSS before {} MiB, peak {} MiB",
+        answer["rowsSampled"],
+        took.as_secs_f64(),
+        before / 1024,
+        peak / 1024
+    );
+    let rows = answer["rowsSampled"].as_u64().expect("rows");
+    assert!(
+        rows > 0 && rows < 1_000_000,
+        "the byte cap stopped it: {rows}"
+    );
+    let warnings = answer["warnings"].to_string();
+    assert!(
+        warnings.contains("Sampled only the first 64 MiB of big.csv")
+            || warnings.contains("Sampling stopped after 30 s"),
+        "{warnings}"
+    );
+    assert!(took < Duration::from_secs(45), "took {took:?}");
+    assert_eq!(
+        types(&answer)[..4],
+        [
+            ("id".to_owned(), "integer".to_owned(), true),
+            ("amount".to_owned(), "number".to_owned(), true),
+            ("day".to_owned(), "date".to_owned(), true),
+            ("email".to_owned(), "email".to_owned(), true),
+        ]
+    );
+    assert!(
+        peak < 256 * 1024,
+        "peak RSS {} MiB for a 1 GiB file",
+        peak / 1024
+    );
+}
