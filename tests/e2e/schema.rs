@@ -510,6 +510,26 @@ async fn drift_fail_names_both_columns_then_retry_after_a_fix_and_ignore_loads_a
         .expect("count")
         .get(0);
     assert_eq!(n, 2, "the second file's rows have no age");
+    let drift_entries = log
+        .iter()
+        .zip(p["log"].as_array().expect("log"))
+        .filter(|(_, e)| e["stage"] == "drift")
+        .count();
+    assert_eq!(drift_entries, 2, "{p}");
+
+    // Every drift event is counted in /metrics: the failure (1), the
+    // retry's two files each lacking a column (2), the ignoring run (2).
+    let metrics = api
+        .raw_get("/metrics")
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("sluice_schema_drift_events 5\n"),
+        "{metrics}"
+    );
 }
 
 /// A figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.

@@ -16,9 +16,9 @@ use crate::ports::{
     CommitError, ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile,
 };
 use crate::reading::{
-    ChooseError, ChosenFiles, ConnectorSource, FileListing, HeaderCheck, HeaderDrift, OpenError,
-    ReadItem, RecordReader, check_header, choose_files, listed_files, no_files_message,
-    open_connector,
+    ChooseError, ChosenFiles, ConnectorSource, DRIFT_FAILURE_PREFIX, FileListing, HeaderCheck,
+    HeaderDrift, OpenError, ReadItem, RecordReader, check_header, choose_files, listed_files,
+    no_files_message, open_connector,
 };
 
 /// Entries kept by the row index while counting: bounds its memory while
@@ -95,7 +95,15 @@ impl<'a> Extraction<'a> {
         if self.keeper.is_lost() {
             return Ok(());
         }
-        let entry = self.log(message);
+        let stage = if message.starts_with(DRIFT_FAILURE_PREFIX) {
+            LogStage::Drift
+        } else {
+            LogStage::Extract
+        };
+        let entry = LogEntry {
+            stage,
+            ..self.log(message)
+        };
         tracing::warn!(run = %self.claim.run.id, reason = %entry.message, "run failed during extraction");
         self.engine
             .ports
@@ -203,11 +211,15 @@ impl<'a> Extraction<'a> {
             if spec.schema_drift == SchemaDrift::Fail && !drift.is_empty() {
                 return Err(ExtractFailure(drift.failure(&f.key)));
             }
+            let drift_entry = |message| LogEntry {
+                stage: LogStage::Drift,
+                ..self.log(message)
+            };
             if let HeaderCheck::Lacks(message) = check {
-                log.push(self.log(message));
+                log.push(drift_entry(message));
             }
             if let Some(message) = drift.ignored(&f.key) {
-                log.push(self.log(message));
+                log.push(drift_entry(message));
             }
         }
         Ok(log)

@@ -1601,4 +1601,12 @@ async fn drift_ignore_loads_and_logs_both_columns() {
     );
     let ages: Vec<Option<i64>> = h.table().await.into_iter().map(|r| r.2).collect();
     assert_eq!(ages, [Some(10), Some(20), None]);
+    let drift = progress
+        .log
+        .iter()
+        .filter(|e| e.stage == LogStage::Drift)
+        .count();
+    assert_eq!(drift, 2, "both entries are drift events");
+    let metrics = h.app.metrics_snapshot().await.expect("metrics");
+    assert_eq!(metrics.drift_events, 2);
 }

@@ -90,6 +90,9 @@ pub(crate) fn check_header(
     (mapping, check)
 }
 
+/// How the message of a run failed by `schemaDrift: fail` begins.
+pub(crate) const DRIFT_FAILURE_PREFIX: &str = "Schema drift in ";
+
 /// How a file's header differs from the schema.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct HeaderDrift {
@@ -129,7 +132,7 @@ impl HeaderDrift {
             parts.push(format!("lacks schema column {}", self.missing.join(", ")));
         }
         format!(
-            "Schema drift in {key}: its header {} (schemaDrift: fail; change the schema or \
+            "{DRIFT_FAILURE_PREFIX}{key}: its header {} (schemaDrift: fail; change the schema or \
              set schemaDrift to ignore, then retry)",
             parts.join(" and ")
         )
