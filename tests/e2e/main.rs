@@ -19,5 +19,6 @@ mod load;
 mod polling;
 mod replace;
 mod retry;
+mod schema;
 mod strategies;
 mod webhooks;

@@ -21,7 +21,11 @@ use sluice_domain::connector::ConnectorType;
 use sluice_domain::ids::{
     ApiKeyId, ConnectorId, DeliveryId, EventId, PipelineId, RunId, WebhookId,
 };
-use sluice_domain::pipeline::{LoadStrategy, PipelineStatus, PollingSpec};
+use sluice_domain::inference::{InferredColumn, NameMapping};
+use sluice_domain::pipeline::{
+    Compression, CsvOptions, LoadStrategy, PipelineSpec, PipelineStatus, PollingSpec, SchemaDrift,
+    SourceFormat,
+};
 use sluice_domain::role::Role;
 use sluice_domain::run::{LogEntry, Run, RunMetadata, Trigger};
 use sluice_domain::status::RunStatus;
@@ -296,6 +300,70 @@ pub struct DryRunDto {
     pub complete: bool,
 }
 
+/// The body of `POST /connectors/{id}/infer`: which files to sample, read
+/// as a pipeline with this source would read them, and how much.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = InferRequest)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InferRequestDto {
+    /// Key prefix (a folder, such as `data/customers/`).
+    #[serde(default)]
+    #[schema(max_length = 1024)]
+    pub prefix: String,
+    /// Glob on the key relative to the prefix; all files when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 1024)]
+    pub pattern: Option<String>,
+    /// File format.
+    #[serde(default)]
+    pub format: SourceFormat,
+    /// CSV settings (`header: false` names the columns `column_1`, …).
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// Decompression.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Rows to sample in all, spread over the files (default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub rows: Option<u64>,
+    /// Files to sample, the oldest and the newest among them (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub files: Option<u32>,
+}
+
+/// The answer of `POST /connectors/{id}/infer`: a proposed schema with the
+/// evidence for each column, a pipeline body ready to `POST /pipelines`,
+/// and the `CREATE TABLE` a run would execute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Inference)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceDto {
+    /// The proposed columns, in file order.
+    pub columns: Vec<InferredColumn>,
+    /// Every header name (or JSON member) and the column name it became.
+    pub mapping: Vec<NameMapping>,
+    /// What to look at before using the proposal: headers differing between
+    /// files, columns empty everywhere, numbers with leading zeros, columns
+    /// kept as strings by a few values, rows no schema could load.
+    pub warnings: Vec<String>,
+    /// Files the prefix and pattern match.
+    pub files_matched: u64,
+    /// The files sampled, in the order they were read.
+    pub files_sampled: Vec<String>,
+    /// Records sampled.
+    pub rows_sampled: u64,
+    /// Sampled records no schema could load.
+    pub malformed_rows: u64,
+    /// A pipeline body with the proposed schema, ready to `POST /pipelines`
+    /// (rename its table and name as you like).
+    pub pipeline: PipelineSpec,
+    /// The statements a run executes to create the destination table when
+    /// it is missing.
+    pub create_table: String,
+}
+
 /// An API key as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = ApiKey)]
@@ -484,6 +552,9 @@ pub struct PipelinePatch {
     /// Load strategy.
     #[schema(nullable = false)]
     load_strategy: Option<LoadStrategy>,
+    /// What a run does when a CSV header adds or lacks schema columns
+    /// (`null` restores the default, `ignore`).
+    schema_drift: Option<SchemaDrift>,
     /// Partitions per run.
     #[schema(minimum = 1, maximum = 64)]
     partitions: Option<u32>,

@@ -21,6 +21,11 @@ pub const OPERATION_ACTIONS: &[(&str, &str, Action)] = &[
         "/api/v1/connectors/{id}/test",
         Action::TestConnector,
     ),
+    (
+        "post",
+        "/api/v1/connectors/{id}/infer",
+        Action::WritePipelines,
+    ),
     ("get", "/api/v1/pipelines", Action::ReadPipelines),
     ("post", "/api/v1/pipelines", Action::WritePipelines),
     ("get", "/api/v1/pipelines/{id}", Action::ReadPipelines),

@@ -2,11 +2,13 @@
 #![deny(missing_docs)]
 
 pub mod connector;
+pub mod ddl;
 pub mod error;
 pub mod eta;
 pub mod format;
 pub mod identifier;
 pub mod ids;
+pub mod inference;
 pub mod ledger;
 pub mod pipeline;
 pub mod progress;

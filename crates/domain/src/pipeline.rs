@@ -61,6 +61,27 @@ impl fmt::Display for LoadStrategy {
     }
 }
 
+/// What a run does when a file's header does not match the schema: it adds
+/// columns the schema lacks, or lacks columns the schema declares (a renamed
+/// column is both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaDrift {
+    /// The run fails before loading anything, naming the columns.
+    Fail,
+    /// Added columns are not loaded, missing ones load as NULL (or are a
+    /// `Required value missing` reject); the run's log lists both.
+    #[default]
+    Ignore,
+}
+
+impl SchemaDrift {
+    fn is_ignore(&self) -> bool {
+        *self == Self::Ignore
+    }
+}
+
 /// Whether a pipeline may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -328,6 +349,10 @@ pub struct PipelineSpec {
     pub destination: Destination,
     /// Load strategy.
     pub load_strategy: LoadStrategy,
+    /// What a run does when a CSV header adds or lacks schema columns:
+    /// `ignore` (the default; then omitted) or `fail`.
+    #[serde(default, skip_serializing_if = "SchemaDrift::is_ignore")]
+    pub schema_drift: SchemaDrift,
     /// Partitions per run (1–64).
     #[serde(default = "default_partitions")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]

@@ -249,6 +249,8 @@ pub enum LogStage {
     Cancel,
     /// Started by a touch file.
     Poll,
+    /// A file's header differs from the schema (`schemaDrift`).
+    Drift,
 }
 
 /// One entry of a run's log.

@@ -11,6 +11,9 @@ use crate::identifier::Identifier;
 /// lineage columns need room too).
 pub const MAX_COLUMNS: usize = 1_000;
 
+/// Longest `source` of a column, in characters.
+pub const MAX_SOURCE_CHARS: usize = 1_000;
+
 /// Prefix reserved for Sluice's lineage columns.
 pub const RESERVED_PREFIX: &str = "_sluice_";
 
@@ -58,6 +61,12 @@ impl ColumnType {
 pub struct Column {
     /// Column name in the destination table (and, with a CSV header, in the file).
     pub name: Identifier,
+    /// The header field (CSV) or member (JSON Lines) this column reads, when
+    /// it is not the column's name (`"Customer E-Mail"` for `customer_e_mail`).
+    /// Ignored by CSV files without a header, which are read by position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1000))]
+    pub source: Option<String>,
     /// Value type.
     #[serde(rename = "type")]
     pub column_type: ColumnType,
@@ -120,6 +129,20 @@ impl Schema {
                     format!("duplicate column `{}`", col.name),
                 ));
             }
+            if let Some(source) = &col.source {
+                if source.is_empty() || source.chars().count() > MAX_SOURCE_CHARS {
+                    return Err(DomainError::field(
+                        at("source"),
+                        format!("must be 1 to {MAX_SOURCE_CHARS} characters"),
+                    ));
+                }
+                if source.chars().any(|c| c.is_control() || c == '\u{FFFD}') {
+                    return Err(DomainError::field(
+                        at("source"),
+                        "must not contain control characters",
+                    ));
+                }
+            }
             if col.max_length == Some(0) {
                 return Err(DomainError::field(at("maxLength"), "must be at least 1"));
             }
@@ -138,6 +161,27 @@ impl Schema {
     /// The column called `name`, if any.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name.as_str() == name)
+    }
+}
+
+impl Column {
+    /// A column of type `t`, nothing else set.
+    pub fn new(name: Identifier, t: ColumnType) -> Self {
+        Self {
+            name,
+            source: None,
+            column_type: t,
+            required: false,
+            max_length: None,
+            pattern: None,
+            allowed_values: None,
+        }
+    }
+
+    /// The header field or JSON member this column reads: its `source`, or
+    /// else its name.
+    pub fn source_name(&self) -> &str {
+        self.source.as_deref().unwrap_or(self.name.as_str())
     }
 }
 
@@ -161,6 +205,7 @@ mod tests {
     fn col(name: &str, t: ColumnType) -> Column {
         Column {
             name: Identifier::parse(name).expect("identifier"),
+            source: None,
             column_type: t,
             required: false,
             max_length: None,
@@ -212,6 +257,15 @@ mod tests {
             }),
             "schema.columns[0].pattern"
         );
+        for bad in ["", "tab\there", &"x".repeat(1001)] {
+            let mut c = col("a", ColumnType::String);
+            c.source = Some(bad.to_owned());
+            assert_eq!(
+                field_of(Schema { columns: vec![c] }),
+                "schema.columns[0].source",
+                "{bad:?}"
+            );
+        }
         let mut zero = col("a", ColumnType::String);
         zero.max_length = Some(0);
         assert_eq!(
@@ -236,6 +290,21 @@ mod tests {
         let s: Schema = serde_json::from_str(json).expect("parse");
         assert_eq!(s.columns[0].column_type, ColumnType::Integer);
         assert_eq!(s.columns[0].max_length, Some(3));
+        assert_eq!(s.columns[0].source, None);
+        assert_eq!(s.columns[0].source_name(), "age");
+        let sourced: Schema = serde_json::from_str(
+            r#"{"columns":[{"name":"customer_e_mail","source":"Customer E-Mail","type":"email"}]}"#,
+        )
+        .expect("parse");
+        assert_eq!(sourced.validate(), Ok(()));
+        assert_eq!(sourced.columns[0].source_name(), "Customer E-Mail");
+        let back = serde_json::to_string(&sourced).expect("serialize");
+        assert!(back.contains(r#""source":"Customer E-Mail""#), "{back}");
+        assert!(
+            !serde_json::to_string(&s)
+                .expect("serialize")
+                .contains("source")
+        );
         assert!(
             serde_json::from_str::<Schema>(r#"{"columns":[{"name":"a","type":"blob"}]}"#).is_err()
         );

@@ -116,15 +116,16 @@ impl FieldMapping {
     }
 
     /// CSV with a header: columns are matched to header names (exactly, then
-    /// ignoring case and surrounding spaces). Returns the mapping and the
-    /// schema columns the header lacks.
+    /// ignoring case and surrounding spaces), a column by its `source` when
+    /// it has one, else by its name. Returns the mapping and the schema
+    /// columns the header lacks.
     pub fn from_header(schema: &Schema, header: &[String]) -> (Self, Vec<Identifier>) {
         let mut missing = Vec::new();
         let index = schema
             .columns
             .iter()
             .map(|c| {
-                let name = c.name.as_str();
+                let name = c.source_name();
                 let found = header.iter().position(|h| h == name).or_else(|| {
                     header
                         .iter()
@@ -145,7 +146,16 @@ impl FieldMapping {
         )
     }
 
-    /// JSON Lines: values are looked up by column name.
+    /// The header fields (by position) that feed no schema column: columns
+    /// a file adds to the schema. Empty without a header.
+    pub fn unmatched_fields(&self) -> Vec<usize> {
+        let width = self.expected_fields.unwrap_or(0);
+        (0..width)
+            .filter(|i| !self.index.contains(&Some(*i)))
+            .collect()
+    }
+
+    /// JSON Lines: values are looked up by column `source`, else by name.
     pub fn by_name(schema: &Schema) -> Self {
         Self {
             expected_fields: None,
@@ -163,6 +173,7 @@ pub struct CompiledSchema {
 #[derive(Debug, Clone)]
 struct CompiledColumn {
     name: Identifier,
+    source: Option<String>,
     column_type: ColumnType,
     required: bool,
     max_length: Option<u32>,
@@ -187,6 +198,7 @@ impl CompiledSchema {
                 };
                 Ok(CompiledColumn {
                     name: c.name.clone(),
+                    source: c.source.clone(),
                     column_type: c.column_type,
                     required: c.required,
                     max_length: c.max_length,
@@ -360,15 +372,7 @@ impl CompiledSchema {
         let before = errors.len();
         let mark = batch.begin_row();
         for col in &self.columns {
-            let text: Option<Cow<'_, str>> = match map.get(col.name.as_str()) {
-                None | Some(serde_json::Value::Null) => None,
-                Some(serde_json::Value::String(s)) => Some(Cow::Borrowed(s)),
-                Some(serde_json::Value::Bool(b)) => {
-                    Some(Cow::Borrowed(if *b { "true" } else { "false" }))
-                }
-                Some(serde_json::Value::Number(n)) => Some(Cow::Owned(n.to_string())),
-                Some(other) => Some(Cow::Owned(other.to_string())),
-            };
+            let text = map.get(col.source_name()).and_then(json_value_text);
             match col.check(text.as_deref()) {
                 Ok(v) => batch.push_value(v.as_deref()),
                 Err(msg) => errors.push(RowError::new(
@@ -400,7 +404,23 @@ impl CompiledSchema {
     }
 }
 
+/// The text a JSON member's value is validated as: `null` is absent, a
+/// string its contents, anything else its JSON text.
+pub fn json_value_text(value: &serde_json::Value) -> Option<Cow<'_, str>> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(Cow::Borrowed(s)),
+        serde_json::Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        other => Some(Cow::Owned(other.to_string())),
+    }
+}
+
 impl CompiledColumn {
+    fn source_name(&self) -> &str {
+        self.source.as_deref().unwrap_or(self.name.as_str())
+    }
+
     /// Checks one value; returns the normalised value to load (`None` = NULL).
     fn check<'v>(&self, value: Option<&'v str>) -> Result<Option<Cow<'v, str>>, Cow<'static, str>> {
         let Some(v) = value.filter(|v| !v.is_empty()) else {

@@ -5,6 +5,7 @@ use crate::schema::Column;
 fn column(t: ColumnType) -> Column {
     Column {
         name: Identifier::parse("c").expect("identifier"),
+        source: None,
         column_type: t,
         required: false,
         max_length: None,
@@ -486,6 +487,63 @@ fn header_mapping_matches_names_in_any_order() {
         .map(|x| x.map(str::to_owned))
         .collect();
     assert_eq!(values, vec![Some("7".into()), Some("bob".into()), None]);
+}
+
+#[test]
+fn a_column_with_a_source_reads_that_header_field_or_member() {
+    let mut s = schema(&[
+        ("customer_e_mail", ColumnType::Email),
+        ("id", ColumnType::Integer),
+    ]);
+    s.columns[0].source = Some("Customer E-Mail".into());
+    let header: Vec<String> = ["ID", "Customer E-Mail", "customer_e_mail", "Extra"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    let (mapping, missing) = FieldMapping::from_header(&s, &header);
+    assert!(missing.is_empty());
+    // The field named like the column is not read: the source wins.
+    assert_eq!(mapping.unmatched_fields(), [2, 3]);
+    let compiled = CompiledSchema::new(&s).expect("schema");
+    let mut batch = ValidBatch::new(2);
+    let mut errors = Vec::new();
+    let buf = b"7a@example.comnot-an-emailx";
+    let ends = [1, 14, 26, 27];
+    assert!(
+        compiled.check_record(
+            1,
+            RecordBody::Fields(FieldsRef::new(buf, &ends)),
+            &mapping,
+            &mut batch,
+            &mut errors
+        ),
+        "{errors:?}"
+    );
+    let line = RecordBody::Json(
+        br#"{"Customer E-Mail": "b@example.com", "customer_e_mail": "bad", "id": 8}"#,
+    );
+    assert!(compiled.check_record(2, line, &FieldMapping::by_name(&s), &mut batch, &mut errors));
+    let rows: Vec<Vec<Option<String>>> = batch
+        .rows()
+        .map(|(_, v)| v.iter().map(|x| x.map(str::to_owned)).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec![Some("a@example.com".into()), Some("7".into())],
+            vec![Some("b@example.com".into()), Some("8".into())]
+        ]
+    );
+    // Without a source, the header is matched by name as before.
+    let plain = schema(&[("id", ColumnType::Integer)]);
+    let (m, missing) = FieldMapping::from_header(&plain, &header);
+    assert!(missing.is_empty());
+    assert_eq!(m.unmatched_fields(), [1, 2, 3]);
+    assert!(
+        FieldMapping::positional(&plain)
+            .unmatched_fields()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ pub use sluice_api_types::*;
 
 use sluice_application::ports::{ApiKey, Delivery, Page};
 use sluice_application::usecases::{
-    ConnectorCheck, CreatedApiKey, DryRunReport, PollReport, PollStatus, RunView,
+    ConnectorCheck, CreatedApiKey, DryRunReport, InferReport, PollReport, PollStatus, RunView,
 };
 
 /// A store page as a wire page, converting item by item.
@@ -32,6 +32,26 @@ pub fn dry_run(r: DryRunReport) -> DryRunDto {
         errors: r.errors,
         warnings: r.warnings,
         complete: r.complete,
+    }
+}
+
+/// What inference proposes.
+pub fn inference(r: InferReport) -> InferenceDto {
+    InferenceDto {
+        columns: r.inferred.columns,
+        mapping: r.inferred.mapping,
+        warnings: r.inferred.warnings,
+        files_matched: r.files_matched,
+        files_sampled: r.files_sampled,
+        rows_sampled: r.inferred.rows,
+        malformed_rows: r.inferred.malformed,
+        pipeline: r.pipeline,
+        create_table: r
+            .create_table
+            .iter()
+            .map(|s| format!("{s};"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 

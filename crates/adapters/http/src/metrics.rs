@@ -70,6 +70,7 @@ impl HttpMetrics {
         let mut out = String::new();
         write_runs_by_status(&mut out, store);
         write_rows_by_outcome(&mut out, store);
+        write_drift(&mut out, store);
         write_webhooks(&mut out, store);
         self.write_requests(&mut out);
         out
@@ -147,6 +148,16 @@ fn write_rows_by_outcome(out: &mut String, store: Option<&MetricsSnapshot>) {
     }
 }
 
+/// Drift events: headers runs found differing from their schema.
+fn write_drift(out: &mut String, store: Option<&MetricsSnapshot>) {
+    let Some(snapshot) = store else { return };
+    out.push_str(
+        "# HELP sluice_schema_drift_events Log entries of stage drift over all runs: files whose header differed from the schema.\n",
+    );
+    out.push_str("# TYPE sluice_schema_drift_events gauge\n");
+    let _ = writeln!(out, "sluice_schema_drift_events {}", snapshot.drift_events);
+}
+
 /// Webhook deliveries by outcome, the outbox's depth and its oldest event.
 fn write_webhooks(out: &mut String, store: Option<&MetricsSnapshot>) {
     let Some(snapshot) = store else { return };
@@ -210,9 +221,11 @@ mod tests {
                 pending: 2,
                 oldest_pending_seconds: 61,
             },
+            drift_events: 5,
         };
         let text = m.render(Some(&snapshot));
         assert!(text.contains("sluice_store_up 1\n"), "{text}");
+        assert!(text.contains("sluice_schema_drift_events 5\n"), "{text}");
         assert!(
             text.contains("sluice_runs{status=\"running\"} 2\n"),
             "{text}"

@@ -40,6 +40,7 @@ pub use sluice_api_types::OPERATION_ACTIONS;
         routes::connectors::update,
         routes::connectors::delete,
         routes::connectors::test,
+        routes::connectors::infer,
         routes::pipelines::list,
         routes::pipelines::create,
         routes::pipelines::get,

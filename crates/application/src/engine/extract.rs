@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
+use sluice_domain::pipeline::SchemaDrift;
 use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
 
 use super::Engine;
@@ -15,8 +16,9 @@ use crate::ports::{
     CommitError, ExtractionClaim, ExtractionResult, LoadTarget, ObjectSource, SourceFile,
 };
 use crate::reading::{
-    ChooseError, ChosenFiles, ConnectorSource, FileListing, HeaderCheck, OpenError, ReadItem,
-    RecordReader, check_header, choose_files, listed_files, no_files_message, open_connector,
+    ChooseError, ChosenFiles, ConnectorSource, DRIFT_FAILURE_PREFIX, FileListing, HeaderCheck,
+    HeaderDrift, OpenError, ReadItem, RecordReader, check_header, choose_files, listed_files,
+    no_files_message, open_connector,
 };
 
 /// Entries kept by the row index while counting: bounds its memory while
@@ -93,7 +95,15 @@ impl<'a> Extraction<'a> {
         if self.keeper.is_lost() {
             return Ok(());
         }
-        let entry = self.log(message);
+        let stage = if message.starts_with(DRIFT_FAILURE_PREFIX) {
+            LogStage::Drift
+        } else {
+            LogStage::Extract
+        };
+        let entry = LogEntry {
+            stage,
+            ..self.log(message)
+        };
         tracing::warn!(run = %self.claim.run.id, reason = %entry.message, "run failed during extraction");
         self.engine
             .ports
@@ -179,8 +189,9 @@ impl<'a> Extraction<'a> {
             })
     }
 
-    /// The log entries of headers lacking schema columns; a header sharing
-    /// none fails the run.
+    /// The log entries of headers lacking schema columns or adding others; a
+    /// header sharing none fails the run, and so does any difference under
+    /// `schemaDrift: fail` (before anything is loaded).
     fn header_warnings(&self, files: &[SourceFile]) -> Result<Vec<LogEntry>, ExtractFailure> {
         let spec = &self.claim.spec;
         if !spec.has_header() {
@@ -192,10 +203,23 @@ impl<'a> Extraction<'a> {
             // is nothing to check, and it completes with 0 rows as a
             // header-only file does (the dry run treats it alike).
             let Some(header) = &f.header else { continue };
-            match check_header(spec, &f.key, header).1 {
-                HeaderCheck::Fits => {}
-                HeaderCheck::SharesNothing(message) => return Err(ExtractFailure(message)),
-                HeaderCheck::Lacks(message) => log.push(self.log(message)),
+            let check = check_header(spec, &f.key, header).1;
+            if let HeaderCheck::SharesNothing(message) = check {
+                return Err(ExtractFailure(message));
+            }
+            let drift = HeaderDrift::of(spec, header);
+            if spec.schema_drift == SchemaDrift::Fail && !drift.is_empty() {
+                return Err(ExtractFailure(drift.failure(&f.key)));
+            }
+            let drift_entry = |message| LogEntry {
+                stage: LogStage::Drift,
+                ..self.log(message)
+            };
+            if let HeaderCheck::Lacks(message) = check {
+                log.push(drift_entry(message));
+            }
+            if let Some(message) = drift.ignored(&f.key) {
+                log.push(drift_entry(message));
             }
         }
         Ok(log)
@@ -207,8 +231,8 @@ impl<'a> Extraction<'a> {
     async fn files_to_read(&self, listed: FileListing) -> Result<ChosenFiles, ExtractFailure> {
         let claim = &self.claim;
         let run = &claim.run;
-        let Some(original) = run.metadata.retry_of else {
-            return choose_files(
+        let choose = |listed| async {
+            choose_files(
                 &*self.engine.ports.ledger,
                 run.pipeline_id,
                 &claim.spec,
@@ -219,7 +243,10 @@ impl<'a> Extraction<'a> {
             .map_err(|e| match e {
                 ChooseError::Listing(message) => ExtractFailure(message),
                 ChooseError::Store(e) => AppError::from(e).into(),
-            });
+            })
+        };
+        let Some(original) = run.metadata.retry_of else {
+            return choose(listed).await;
         };
         let theirs = self
             .engine
@@ -228,6 +255,12 @@ impl<'a> Extraction<'a> {
             .run_files(original)
             .await
             .map_err(AppError::from)?;
+        if theirs.is_empty() {
+            // The original run failed before its extraction completed (a
+            // listing error, a header that did not fit): it read no file,
+            // so its retry chooses them as a fresh run would.
+            return choose(listed).await;
+        }
         let wanted: HashMap<&str, usize> = theirs
             .iter()
             .enumerate()

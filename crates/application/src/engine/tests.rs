@@ -1374,3 +1374,239 @@ async fn a_cron_tick_starts_one_run() {
         "{bad:?}"
     );
 }
+
+/// Inference samples a connector's files as a run reads them; the pipeline
+/// it proposes, created as answered, loads the samples without a reject,
+/// with its columns read through `source` from headers that are not
+/// identifiers.
+#[tokio::test]
+async fn an_inferred_pipeline_loads_its_samples_without_rejects() {
+    use crate::usecases::InferRequest;
+    use sluice_domain::schema::ColumnType;
+    let h = harness(10);
+    let connector = mem_connector(&h).await;
+    h.source.put(
+        "sales/a.csv",
+        "Order ID,Amount €,Day,E-Mail,Note,Zip\n1,12.50,2024-01-31,a@example.com,x,01234\n2,3,2024-02-01,b@example.org,,98765\n",
+    );
+    h.source.put(
+        "sales/b.csv",
+        "Order ID,Amount €,Day,E-Mail,Note,Zip\n3,-1e3,2024-02-29,c@example.net,7,00001\n",
+    );
+    let request = InferRequest {
+        source: from_json(json!({"prefix": "sales/", "pattern": "*.csv"})).expect("source"),
+        rows: None,
+        files: None,
+    };
+    let viewer = Principal {
+        role: Role::Viewer,
+        ..h.admin.clone()
+    };
+    assert!(matches!(
+        h.app
+            .infer_schema(&viewer, connector, request.clone())
+            .await,
+        Err(crate::AppError::Forbidden { .. })
+    ));
+    let report = h
+        .app
+        .infer_schema(&h.admin, connector, request)
+        .await
+        .expect("inference");
+    let got: Vec<(&str, Option<&str>, ColumnType, bool)> = report
+        .inferred
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.source.as_deref(),
+                c.column_type,
+                c.required,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("order_id", Some("Order ID"), ColumnType::Integer, true),
+            ("amount", Some("Amount €"), ColumnType::Number, true),
+            ("day", Some("Day"), ColumnType::Date, true),
+            ("e_mail", Some("E-Mail"), ColumnType::Email, true),
+            ("note", Some("Note"), ColumnType::String, false),
+            ("zip", Some("Zip"), ColumnType::String, true),
+        ]
+    );
+    assert_eq!(report.files_sampled, ["sales/a.csv", "sales/b.csv"]);
+    assert!(
+        report
+            .inferred
+            .warnings
+            .iter()
+            .any(|w| w.contains("leading zeros")),
+        "{:?}",
+        report.inferred.warnings
+    );
+    assert!(report.create_table[0].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"sales\""));
+    assert_eq!(report.pipeline.destination.table.as_str(), "sales");
+
+    load_the_proposal(&h, &report.pipeline).await;
+}
+
+async fn mem_connector(h: &Harness) -> sluice_domain::ids::ConnectorId {
+    h.app
+        .create_connector(
+            &h.admin,
+            from_json(json!({"name": "mem", "type": "s3", "config": {"bucket": "b"}}))
+                .expect("spec"),
+        )
+        .await
+        .expect("connector")
+        .id
+}
+
+/// Creates the proposed pipeline as answered and runs it: no reject.
+async fn load_the_proposal(h: &Harness, spec: &sluice_domain::pipeline::PipelineSpec) {
+    let body = serde_json::to_value(spec).expect("json");
+    let p = h
+        .app
+        .create_pipeline(&h.admin, from_json(body).expect("spec"))
+        .await
+        .expect("pipeline as proposed");
+    let run = h.run_to_end(p.id).await;
+    let done = h.app.get_run(&h.admin, p.id, run).await.expect("run");
+    assert_eq!(done.status, RunStatus::Completed, "{done:?}");
+    assert_eq!((done.counters.loaded, done.counters.failed), (3, 0));
+    let rows = h.store.table_rows("sales").await.expect("table");
+    let emails: Vec<Option<String>> = rows.iter().map(|r| r.values[3].clone()).collect();
+    assert_eq!(
+        emails,
+        [
+            Some("a@example.com".to_owned()),
+            Some("b@example.org".to_owned()),
+            Some("c@example.net".to_owned())
+        ]
+    );
+}
+
+/// Two files: the second adds `email` and drops `age`.
+fn drifting_files(h: &Harness) {
+    h.source
+        .put("in/a.csv", "id,name,age\n1,ann,10\n2,bob,20\n".to_owned());
+    h.source.put(
+        "in/b.csv",
+        "id,name,email\n3,cy,cy@example.com\n".to_owned(),
+    );
+}
+
+/// `schemaDrift: fail` fails the run before anything loads, naming the
+/// added and the missing column; the dry run says so too. Retrying after
+/// the schema takes the new column and the policy `ignore` loads it all.
+#[tokio::test]
+async fn drift_fail_names_the_columns_and_a_retry_after_a_fix_loads() {
+    let h = harness(10);
+    drifting_files(&h);
+    let p = h
+        .pipeline("append", json!({"schemaDrift": "fail", "partitions": 1}))
+        .await;
+    assert_eq!(
+        serde_json::to_value(&p.spec).expect("json")["schemaDrift"],
+        "fail"
+    );
+    let dry = h.app.dry_run(&h.admin, p.id, None).await.expect("dry run");
+    assert_eq!(dry.warnings.len(), 1, "{:?}", dry.warnings);
+    assert!(dry.warnings[0].contains("in/b.csv") && dry.warnings[0].ends_with("a run would fail"));
+
+    let failed = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, failed).await.expect("run");
+    assert_eq!(run.status, RunStatus::Failed);
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, failed)
+        .await
+        .expect("progress");
+    let last = &progress.log.last().expect("log").message;
+    assert!(
+        last.starts_with("Schema drift in in/b.csv: its header adds email not in the schema and lacks schema column age"),
+        "{last}"
+    );
+    assert_eq!(
+        h.store.table_rows("customers").await,
+        None,
+        "nothing loaded"
+    );
+
+    h.app
+        .update_pipeline(
+            &h.admin,
+            p.id,
+            json!({"schemaDrift": "ignore", "schema": {"columns": [
+                {"name": "id", "type": "integer"},
+                {"name": "name", "type": "string"},
+                {"name": "age", "type": "integer"},
+                {"name": "email", "type": "email"}
+            ]}}),
+        )
+        .await
+        .expect("fix");
+    let retry = h
+        .app
+        .retry_run(&h.admin, p.id, failed)
+        .await
+        .expect("retry");
+    h.worker(1).run_until_idle().await.expect("worker");
+    let run = h
+        .app
+        .get_run(&h.admin, p.id, retry.run.id)
+        .await
+        .expect("run");
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(run.counters.loaded, 3);
+    let rows = h.store.table_rows("customers").await.expect("table");
+    let emails: Vec<Option<String>> = rows.iter().map(|r| r.values[3].clone()).collect();
+    assert_eq!(emails, [None, None, Some("cy@example.com".to_owned())]);
+}
+
+/// `schemaDrift: ignore` (the default) loads what the schema names, and the
+/// run's log lists the added and the missing columns.
+#[tokio::test]
+async fn drift_ignore_loads_and_logs_both_columns() {
+    let h = harness(10);
+    drifting_files(&h);
+    let p = h.pipeline("append", json!({"partitions": 1})).await;
+    assert!(
+        serde_json::to_value(&p.spec)
+            .expect("json")
+            .get("schemaDrift")
+            .is_none(),
+        "the default is not written"
+    );
+    let run_id = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.counters.loaded, 3);
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    let messages: Vec<&str> = progress.log.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages.contains(&"File in/b.csv has no column age in its header"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"File in/b.csv has columns not in the schema, not loaded: email"),
+        "{messages:?}"
+    );
+    let ages: Vec<Option<i64>> = h.table().await.into_iter().map(|r| r.2).collect();
+    assert_eq!(ages, [Some(10), Some(20), None]);
+    let drift = progress
+        .log
+        .iter()
+        .filter(|e| e.stage == LogStage::Drift)
+        .count();
+    assert_eq!(drift, 2, "both entries are drift events");
+    let metrics = h.app.metrics_snapshot().await.expect("metrics");
+    assert_eq!(metrics.drift_events, 2);
+}

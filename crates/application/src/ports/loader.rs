@@ -137,4 +137,20 @@ pub trait BulkLoader: Send + Sync {
     /// skipped + failed` holds whatever the batch timing, and for `append` and
     /// `replace` `skippedRows` is exact (valid rows minus distinct new keys).
     async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, CommitError>;
+
+    /// The statements [`BulkLoader::prepare_destination`] would execute to
+    /// create `table`, missing, for `schema` and `keys` (shown by schema
+    /// inference; nothing is executed). By default the domain's text in a
+    /// warehouse schema named `public`; a loader with another warehouse
+    /// names its own.
+    fn create_table_sql(
+        &self,
+        table: &Identifier,
+        schema: &Schema,
+        keys: &[Identifier],
+    ) -> Vec<String> {
+        let public = Identifier::parse("public")
+            .unwrap_or_else(|_| unreachable!("`public` is a valid identifier"));
+        sluice_domain::ddl::create_table_statements(&public, table, schema, keys)
+    }
 }

@@ -328,6 +328,10 @@ pub trait RunStore: Send + Sync {
     /// Counts runs by status, for metrics.
     async fn count_runs_by_status(&self) -> Result<Vec<(RunStatus, u64)>, StoreError>;
 
+    /// Log entries of stage `drift` over all runs: every header a run found
+    /// differing from its schema (for `/metrics`).
+    async fn count_drift_events(&self) -> Result<u64, StoreError>;
+
     /// Rows by outcome over all runs, each row counted once: a run whose
     /// counters a resumable retry took over is left out (the retry carries them).
     async fn count_rows_by_outcome(&self) -> Result<Counters, StoreError>;

@@ -89,3 +89,62 @@ pub(crate) fn check_header(
     };
     (mapping, check)
 }
+
+/// How the message of a run failed by `schemaDrift: fail` begins.
+pub(crate) const DRIFT_FAILURE_PREFIX: &str = "Schema drift in ";
+
+/// How a file's header differs from the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HeaderDrift {
+    /// Header fields no schema column reads.
+    pub added: Vec<String>,
+    /// Schema columns the header lacks.
+    pub missing: Vec<String>,
+}
+
+impl HeaderDrift {
+    /// The drift of `header` from `spec`'s schema.
+    pub(crate) fn of(spec: &PipelineSpec, header: &[String]) -> Self {
+        let (mapping, missing) = FieldMapping::from_header(&spec.schema, header);
+        Self {
+            added: mapping
+                .unmatched_fields()
+                .into_iter()
+                .filter_map(|i| header.get(i))
+                .map(|h| storable_text(h).chars().take(MAX_HEADER_CHARS).collect())
+                .collect(),
+            missing: missing.iter().map(|m| m.as_str().to_owned()).collect(),
+        }
+    }
+
+    /// True when the header matches the schema.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.missing.is_empty()
+    }
+
+    /// The message a run with `schemaDrift: fail` fails with.
+    pub(crate) fn failure(&self, key: &str) -> String {
+        let mut parts = Vec::new();
+        if !self.added.is_empty() {
+            parts.push(format!("adds {} not in the schema", self.added.join(", ")));
+        }
+        if !self.missing.is_empty() {
+            parts.push(format!("lacks schema column {}", self.missing.join(", ")));
+        }
+        format!(
+            "{DRIFT_FAILURE_PREFIX}{key}: its header {} (schemaDrift: fail; change the schema or \
+             set schemaDrift to ignore, then retry)",
+            parts.join(" and ")
+        )
+    }
+
+    /// The log entry of a run that ignores added columns, if any.
+    pub(crate) fn ignored(&self, key: &str) -> Option<String> {
+        (!self.added.is_empty()).then(|| {
+            format!(
+                "File {key} has columns not in the schema, not loaded: {}",
+                self.added.join(", ")
+            )
+        })
+    }
+}

@@ -13,7 +13,10 @@ mod selection;
 
 pub use files::FileListing;
 pub(crate) use files::{list_source_files, listed_files, no_files_message};
-pub(crate) use mapping::{HeaderCheck, check_header, mappings, schema_with_required_keys};
+pub(crate) use mapping::{
+    DRIFT_FAILURE_PREFIX, HeaderCheck, HeaderDrift, check_header, mappings,
+    schema_with_required_keys,
+};
 pub(crate) use open::{ConnectorSource, OpenError, open_connector, open_known};
 pub use reader::{ReadItem, RecordMeta, RecordReader};
 pub use selection::{ChooseError, ChosenFiles, choose_files};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_domain::ids::PipelineId;
-use sluice_domain::pipeline::PipelineSpec;
+use sluice_domain::pipeline::{PipelineSpec, SchemaDrift};
 use sluice_domain::role::Action;
 use sluice_domain::run::SourcePosition;
 use sluice_domain::validation::{CompiledSchema, FieldMapping, RowError, ValidBatch};
@@ -15,8 +15,8 @@ use crate::AppError;
 use crate::engine::check_record;
 use crate::ports::SourceFile;
 use crate::reading::{
-    ConnectorSource, HeaderCheck, OpenError, ReadItem, RecordMeta, RecordReader, check_header,
-    list_source_files, mappings, open_connector, schema_with_required_keys,
+    ConnectorSource, HeaderCheck, HeaderDrift, OpenError, ReadItem, RecordMeta, RecordReader,
+    check_header, list_source_files, mappings, open_connector, schema_with_required_keys,
 };
 
 /// Rows a dry run reads when the caller does not say.
@@ -183,13 +183,26 @@ impl DryRun {
     fn header(&mut self, file_index: usize) {
         let header = self.reader.header_fields();
         let (mapping, check) = check_header(&self.spec, self.key(file_index), &header);
+        let drift = HeaderDrift::of(&self.spec, &header);
         match check {
-            HeaderCheck::Fits => {}
-            HeaderCheck::Lacks(message) => self.report.warnings.push(message),
             HeaderCheck::SharesNothing(message) => self
                 .report
                 .warnings
                 .push(format!("{message}: a run would fail")),
+            _ if self.spec.schema_drift == SchemaDrift::Fail && !drift.is_empty() => {
+                let message = drift.failure(self.key(file_index));
+                self.report
+                    .warnings
+                    .push(format!("{message}: a run would fail"));
+            }
+            check => {
+                if let HeaderCheck::Lacks(message) = check {
+                    self.report.warnings.push(message);
+                }
+                if let Some(message) = drift.ignored(self.key(file_index)) {
+                    self.report.warnings.push(message);
+                }
+            }
         }
         if let Some(slot) = self.per_file.get_mut(file_index) {
             *slot = mapping;

@@ -15,6 +15,8 @@ pub struct MetricsSnapshot {
     pub rows: Counters,
     /// Webhook deliveries by outcome and the outbox's queue.
     pub webhooks: WebhookMetrics,
+    /// Drift events logged by runs (headers differing from their schema).
+    pub drift_events: u64,
 }
 
 /// Webhook figures for `/metrics`.
@@ -41,10 +43,11 @@ impl UseCases {
     /// Store-derived metrics (no authentication: counts only, no names).
     pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, AppError> {
         let runs = &self.ports().runs;
-        let (counts, rows, outbox) = futures::try_join!(
+        let (counts, rows, outbox, drift_events) = futures::try_join!(
             runs.count_runs_by_status(),
             runs.count_rows_by_outcome(),
-            self.ports().webhooks.outbox_stats()
+            self.ports().webhooks.outbox_stats(),
+            runs.count_drift_events()
         )?;
         let now = self.ports().clock.now();
         let runs_by_status = RunStatus::ALL
@@ -59,6 +62,7 @@ impl UseCases {
         Ok(MetricsSnapshot {
             runs_by_status,
             rows,
+            drift_events,
             webhooks: WebhookMetrics {
                 delivered: outbox.delivered,
                 retrying: outbox.retrying,

@@ -13,6 +13,7 @@ mod connectors;
 mod dry_run;
 mod files;
 mod health;
+mod infer;
 mod json;
 mod pipelines;
 mod polling;
@@ -27,6 +28,10 @@ pub use auth::{Principal, hash_secret};
 pub use connectors::ConnectorCheck;
 pub use dry_run::{DEFAULT_DRY_RUN_ROWS, DRY_RUN_ERRORS, DryRunReport, MAX_DRY_RUN_ROWS};
 pub use health::{MetricsSnapshot, WebhookMetrics};
+pub use infer::{
+    DEFAULT_INFER_FILES, DEFAULT_INFER_ROWS, INFER_MAX_FILE_BYTES, INFER_TIMEOUT, InferReport,
+    InferRequest, MAX_INFER_FILES, MAX_INFER_ROWS,
+};
 pub use json::{check_patch_members, from_json, merge_patch};
 pub use polling::{PollReport, PollStatus};
 pub use runs::{ErrorExport, MAX_RELOAD_KEYS, RetryOutcome, RunRequest, RunView};

@@ -95,6 +95,7 @@ impl UseCases {
                 "schema",
                 "destination",
                 "loadStrategy",
+                "schemaDrift",
                 "partitions",
                 "maxErrors",
                 "polling",

@@ -367,8 +367,8 @@ impl UseCases {
 
     /// Retries a `failed` or `completed_with_errors` run (admin, editor):
     /// `Unprocessable` for any other status. `append` and `upsert` resume after
-    /// every checkpoint, with the pipeline's *current* schema and error
-    /// threshold (the source, destination and strategy stay those of the
+    /// every checkpoint, with the pipeline's *current* schema, drift policy
+    /// and error threshold (the source, destination and strategy stay those of the
     /// original run, since the checkpoints refer to them); `replace` starts
     /// over with the current definition.
     pub async fn retry_run(
@@ -382,7 +382,14 @@ impl UseCases {
         let original = runs.get_run(pipeline_id, run_id).await?;
         let partitions = runs.list_partitions(run_id).await?;
         let checkpoints: Vec<_> = partitions.iter().map(|p| (p.range, p.checkpoint)).collect();
-        let plan = plan_retry(original.status, original.load_strategy, &checkpoints)?;
+        let mut plan = plan_retry(original.status, original.load_strategy, &checkpoints)?;
+        if partitions.is_empty() {
+            // Failed before its extraction completed: nothing was loaded and
+            // there is no checkpoint to resume from, so the retry extracts
+            // the source again with the current definition.
+            plan.resumable = false;
+            plan.revisit_failed_rows = false;
+        }
         let pipeline = self.ports().pipelines.get_pipeline(pipeline_id).await?;
         if pipeline.spec.status == PipelineStatus::Paused {
             return Err(paused(pipeline_id));
@@ -390,6 +397,7 @@ impl UseCases {
         let spec = if plan.resumable {
             let mut spec = runs.run_spec(run_id).await?;
             spec.schema = pipeline.spec.schema.clone();
+            spec.schema_drift = pipeline.spec.schema_drift;
             spec.max_errors = pipeline.spec.max_errors;
             spec.validate().map_err(|e| {
                 AppError::Unprocessable(format!(

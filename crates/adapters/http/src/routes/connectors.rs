@@ -4,12 +4,14 @@
 //! the rejected value.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use sluice_application::usecases::InferRequest;
 use sluice_domain::connector::{Connector, ConnectorSpec};
 use sluice_domain::ids::ConnectorId;
+use sluice_domain::pipeline::SourceSpec;
 use sluice_domain::role::Action;
 
 use crate::auth::Caller;
-use crate::dto::{self, ConnectorCheckDto, ConnectorPage};
+use crate::dto::{self, ConnectorCheckDto, ConnectorPage, InferRequestDto, InferenceDto};
 use crate::error::ApiError;
 use crate::request::{
     ListParams, decode_body, hide_secret_values, json_body, page_request, path_id,
@@ -158,4 +160,51 @@ pub async fn test(
     let id: ConnectorId = path_id(&req, "id")?;
     let check = state.use_cases().test_connector(&who, id).await?;
     Ok(HttpResponse::Ok().json(dto::connector_check(check)))
+}
+
+/// Infer a schema from a connector's files.
+///
+/// Samples up to `rows` rows (default 10000) spread over up to `files`
+/// files (default 10; the oldest and the newest among them) under `prefix`
+/// and `pattern`, read as a pipeline with this source would read them, and
+/// proposes for each column the narrowest type every sampled non-empty value
+/// satisfies, with the evidence. At most 64 MiB of each file and 30 s in
+/// all are read; what was read by then is answered, with a warning. Nothing
+/// is written anywhere.
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/{id}/infer",
+    operation_id = "inferSchema",
+    tag = "connectors",
+    params(("id" = ConnectorId, Path, description = "Connector id (`conn_…`)")),
+    request_body = InferRequestDto,
+    responses(
+        (status = 200, description = "The proposal", body = InferenceDto),
+        (status = 422, description = "The source cannot be listed or read, holds no matching file or no record", body = crate::error::ErrorBody)
+    )
+)]
+pub async fn infer(
+    Caller(who): Caller,
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id: ConnectorId = path_id(&req, "id")?;
+    // The role before the input (decision 0013).
+    who.require(Action::WritePipelines)?;
+    let body: InferRequestDto = decode_body(&req, body).await?;
+    let request = InferRequest {
+        source: SourceSpec {
+            prefix: body.prefix,
+            pattern: body.pattern,
+            format: body.format,
+            csv: body.csv,
+            compression: body.compression,
+            files: None,
+        },
+        rows: body.rows,
+        files: body.files,
+    };
+    let report = state.use_cases().infer_schema(&who, id, request).await?;
+    Ok(HttpResponse::Ok().json(dto::inference(report)))
 }

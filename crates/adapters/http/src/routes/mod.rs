@@ -64,6 +64,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/connectors/{id}/test", "POST")
                         .route(web::post().to(connectors::test)),
                 )
+                .service(
+                    resource("/connectors/{id}/infer", "POST")
+                        .route(web::post().to(connectors::infer)),
+                )
                 // Before `/pipelines/{id}`, which would otherwise match `poll`.
                 .service(
                     resource("/pipelines/poll", "GET, POST")

@@ -7,26 +7,15 @@ use std::collections::HashMap;
 use sluice_application::ports::{LoadTarget, StoreError};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::pipeline::LoadStrategy;
-use sluice_domain::schema::{ColumnType, Schema};
+use sluice_domain::schema::ColumnType;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
+use super::shadow_table;
 use super::swap::{unsupported_message, unsupported_sql};
-use super::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, key_index, shadow_table};
 use crate::error::{DbError, DbResult};
-
-/// The PostgreSQL type a column of `t` is created with.
-pub(crate) fn pg_type(t: ColumnType) -> &'static str {
-    match t {
-        ColumnType::String | ColumnType::Email => "text",
-        ColumnType::Integer => "bigint",
-        ColumnType::Number => "numeric",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Date => "date",
-        ColumnType::Timestamp => "timestamptz",
-        ColumnType::Uuid => "uuid",
-    }
-}
+pub(crate) use sluice_domain::ddl::qualified;
+use sluice_domain::ddl::{create_table_statements, key_index_statement, pg_type};
 
 /// Whether an existing column of type `existing` (as `regtype` prints it)
 /// accepts every validated value of `t`.
@@ -54,53 +43,6 @@ fn type_name(t: ColumnType) -> &'static str {
         ColumnType::Email => "email",
         ColumnType::Uuid => "uuid",
     }
-}
-
-/// `"schema"."table"`.
-pub(crate) fn qualified(warehouse: &Identifier, table: &Identifier) -> String {
-    format!("{}.{}", warehouse.quoted(), table.quoted())
-}
-
-/// `CREATE TABLE` (and key index) statements for a table shaped by `schema`.
-fn create_statements(
-    warehouse: &Identifier,
-    table: &Identifier,
-    schema: &Schema,
-    keys: &[Identifier],
-) -> Vec<String> {
-    let mut columns: Vec<String> = schema
-        .columns
-        .iter()
-        .map(|c| format!("{} {}", c.name.quoted(), pg_type(c.column_type)))
-        .collect();
-    columns.push(format!("{RUN_COLUMN} text NOT NULL"));
-    columns.push(format!("{ROW_COLUMN} bigint NOT NULL"));
-    columns.push(format!(
-        "{LOADED_AT_COLUMN} timestamptz NOT NULL DEFAULT now()"
-    ));
-    let mut out = vec![format!(
-        "CREATE TABLE IF NOT EXISTS {} ({})",
-        qualified(warehouse, table),
-        columns.join(", ")
-    )];
-    if !keys.is_empty() {
-        out.push(key_index_statement(warehouse, table, keys));
-    }
-    out
-}
-
-/// A unique index over the key columns. NULLS NOT DISTINCT (PostgreSQL 15+)
-/// makes a NULL key one key, as `DISTINCT ON` and the in-memory store treat it.
-fn key_index_statement(warehouse: &Identifier, table: &Identifier, keys: &[Identifier]) -> String {
-    format!(
-        "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({}) NULLS NOT DISTINCT",
-        key_index(table).quoted(),
-        qualified(warehouse, table),
-        keys.iter()
-            .map(Identifier::quoted)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 async fn exists(tx: &Transaction<'_>, name: &str) -> DbResult<bool> {
@@ -279,7 +221,7 @@ pub(crate) async fn prepare(
     .await?;
     let name = qualified(warehouse, &target.table);
     if !exists(&tx, &name).await? {
-        for sql in create_statements(
+        for sql in create_table_statements(
             warehouse,
             &target.table,
             &target.schema,

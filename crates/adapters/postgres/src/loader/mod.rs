@@ -17,15 +17,10 @@ use sluice_domain::ids::RunId;
 use crate::error::IntoStore;
 use crate::store::PgStore;
 
-pub(crate) use ddl::pg_type;
+pub(crate) use sluice_domain::ddl::pg_type;
 pub(crate) use swap::swap_shadow;
 
-/// Lineage column: the run that wrote the row.
-pub(crate) const RUN_COLUMN: &str = "\"_sluice_run_id\"";
-/// Lineage column: the row's number in its run's source.
-pub(crate) const ROW_COLUMN: &str = "\"_sluice_row\"";
-/// Lineage column: when the row was written.
-pub(crate) const LOADED_AT_COLUMN: &str = "\"_sluice_loaded_at\"";
+pub(crate) use sluice_domain::ddl::{LOADED_AT_COLUMN, ROW_COLUMN, RUN_COLUMN, key_index};
 
 /// The shadow table a `replace` run loads into, in the warehouse schema:
 /// `_sluice_shadow_<run ULID in lower case>` (41 characters).
@@ -33,24 +28,6 @@ pub(crate) fn shadow_table(run: RunId) -> Identifier {
     let name = format!("_sluice_shadow_{}", run.ulid().to_string().to_lowercase());
     // ULID characters are ASCII letters and digits, so this always parses.
     Identifier::parse(&name).unwrap_or_else(|_| unreachable!("shadow names are valid identifiers"))
-}
-
-/// The name of the unique index Sluice creates on a table's key columns:
-/// `<table>_sluice_key`, or for long names a prefix plus a hash, so that it
-/// stays within PostgreSQL's 63-byte limit and distinct per table.
-pub(crate) fn key_index(table: &Identifier) -> Identifier {
-    let name = table.as_str();
-    let plain = format!("{name}_sluice_key");
-    let chosen = if plain.len() <= 63 {
-        plain
-    } else {
-        // FNV-1a: stable across builds, unlike std's hasher.
-        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("{}_{hash:016x}_sluice_key", name.get(..34).unwrap_or(name))
-    };
-    Identifier::parse(&chosen).unwrap_or_else(|_| unreachable!("index names are valid identifiers"))
 }
 
 #[async_trait]
@@ -65,6 +42,15 @@ impl BulkLoader for PgStore {
     async fn commit_batch(&self, commit: BatchCommit<'_>) -> Result<CommitOutcome, CommitError> {
         commit::commit(self, &commit).await
     }
+
+    fn create_table_sql(
+        &self,
+        table: &Identifier,
+        schema: &sluice_domain::schema::Schema,
+        keys: &[Identifier],
+    ) -> Vec<String> {
+        sluice_domain::ddl::create_table_statements(&self.warehouse, table, schema, keys)
+    }
 }
 
 #[cfg(test)]
@@ -78,15 +64,5 @@ mod tests {
         let name = shadow_table(run);
         assert!(name.as_str().starts_with("_sluice_shadow_"));
         assert_eq!(name.as_str().len(), 41);
-    }
-
-    #[test]
-    fn key_index_names_fit_and_differ() {
-        let short = Identifier::parse("customers").expect("id");
-        assert_eq!(key_index(&short).as_str(), "customers_sluice_key");
-        let a = Identifier::parse(&format!("{}a", "x".repeat(62))).expect("id");
-        let b = Identifier::parse(&format!("{}b", "x".repeat(62))).expect("id");
-        assert!(key_index(&a).as_str().len() <= 63);
-        assert_ne!(key_index(&a), key_index(&b));
     }
 }

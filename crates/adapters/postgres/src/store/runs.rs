@@ -603,6 +603,17 @@ impl RunStore for PgStore {
         Ok(out)
     }
 
+    async fn count_drift_events(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await.store("count drift events")?;
+        let n: i64 = run_log::table
+            .filter(run_log::stage.eq("drift"))
+            .select(count_star())
+            .first(&mut conn)
+            .await
+            .store("count drift events")?;
+        Ok(uint8(n))
+    }
+
     async fn count_rows_by_outcome(&self) -> Result<sluice_domain::run::Counters, StoreError> {
         #[derive(QueryableByName)]
         struct Totals {

@@ -25,6 +25,7 @@ pub(crate) fn ident(s: &str) -> Identifier {
 fn column(name: &str, t: ColumnType) -> Column {
     Column {
         name: ident(name),
+        source: None,
         column_type: t,
         required: false,
         max_length: None,

@@ -78,6 +78,7 @@ impl Fixture {
     ) -> PipelineSpec {
         let col = |n: &str, t| Column {
             name: Identifier::parse(n).unwrap_or_else(|_| unreachable!()),
+            source: None,
             column_type: t,
             required: false,
             max_length: None,
@@ -111,6 +112,7 @@ impl Fixture {
                 },
             },
             load_strategy: strategy,
+            schema_drift: Default::default(),
             partitions: 4,
             max_errors: None,
             polling: PollingSpec::default(),

@@ -242,6 +242,15 @@ impl RunStore for InMemoryStore {
             .collect())
     }
 
+    async fn count_drift_events(&self) -> Result<u64, StoreError> {
+        let s = self.lock()?;
+        Ok(s.logs
+            .values()
+            .flatten()
+            .filter(|e| e.stage == sluice_domain::run::LogStage::Drift)
+            .count() as u64)
+    }
+
     async fn count_rows_by_outcome(&self) -> Result<Counters, StoreError> {
         let s = self.lock()?;
         // A run in another run's lineage was continued by it (a resumable retry).
