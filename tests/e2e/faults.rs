@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
+use sluice_embedded_postgres::{Auth, Cluster, Options};
 
 use crate::data::{self, COLUMNS};
 use crate::support::proxy::Proxy;
@@ -90,6 +91,9 @@ async fn probe(api: &crate::support::Api, pipeline: &str, run: &str) -> u32 {
 /// `endpoint`, with its run started and loading.
 struct Loading {
     db: TestDb,
+    /// The database sluice loads into (the test database, or a private
+    /// cluster's).
+    destination: String,
     server: crate::support::Process,
     api: crate::support::Api,
     pipeline: String,
@@ -100,14 +104,27 @@ struct Loading {
 
 impl Loading {
     async fn start(strategy: &'static str, proxy: Option<&Proxy>) -> Self {
+        Self::start_on(strategy, proxy, None).await
+    }
+
+    /// [`Loading::start`], with sluice on the database at `database` (a
+    /// migrated one) instead of a test database of the shared cluster.
+    async fn start_on(
+        strategy: &'static str,
+        proxy: Option<&Proxy>,
+        database: Option<String>,
+    ) -> Self {
         let db = TestDb::migrated(&SluiceMigrations).await;
+        let destination = database.clone().unwrap_or_else(|| db.url.clone());
         let bucket = Bucket::new().await;
         bucket.put("in/customers.csv", data::csv(1, ROWS)).await;
-        let (server, api) = Launch::new(&db)
+        let mut launch = Launch::new(&db)
             .workers(2)
-            .var("SLUICE_LEASE_SECONDS", LEASE.as_secs().to_string())
-            .serve()
-            .await;
+            .var("SLUICE_LEASE_SECONDS", LEASE.as_secs().to_string());
+        if let Some(url) = database {
+            launch = launch.var("DATABASE_URL", url);
+        }
+        let (server, api) = launch.serve().await;
         let endpoint = proxy.map_or_else(|| env().s3, |p| p.endpoint.clone());
         let connector = api.s3_connector_at(&bucket.name, &endpoint).await;
         let pipeline = api
@@ -138,6 +155,7 @@ impl Loading {
         );
         Self {
             db,
+            destination,
             server,
             api,
             pipeline,
@@ -151,7 +169,7 @@ impl Loading {
     /// and its retry completes), with the exact contents and totals.
     async fn finish(self) {
         let Self {
-            db,
+            destination,
             server,
             api,
             pipeline,
@@ -183,7 +201,10 @@ impl Loading {
         assert_eq!(probe(&api, &pipeline, &last).await, 0, "healthy again");
 
         let want = data::expected(ROWS, strategy, true);
-        let client = db.client().await;
+        let (client, connection) = tokio_postgres::connect(&destination, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the destination");
+        tokio::spawn(connection);
         let got = table_digest(&client, "customers", COLUMNS).await;
         assert_eq!(got, expected_digest(want.rows), "destination contents");
         let (_, r) = api.get(&format!("/api/v1/runs/{last}")).await;
@@ -396,4 +417,120 @@ async fn a_store_that_stays_unavailable_fails_the_run_in_plain_words() {
     );
     assert!(proxy.answered_unavailable() > 1, "the listing was retried");
     assert!(!server.log_text().contains("panicked"));
+}
+
+/// A PostgreSQL cluster of one test's own, which the test may really
+/// restart, reached through a proxy so that it keeps its address when it
+/// comes back on another port.
+struct PrivateCluster {
+    options: Options,
+    cluster: Option<Cluster>,
+    proxy: Proxy,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateCluster {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a directory for the cluster");
+        let mut options = Options::new(dir.path().join("pg"));
+        // Durable: with `synchronous_commit=off` (what the shared test
+        // cluster runs with, for speed) an immediate shutdown loses the last
+        // commits PostgreSQL acknowledged, batches and checkpoints alike,
+        // while the worker goes on from the batch after them. Seen here:
+        // 19,701 rows missing. Exactly-once needs durable commits.
+        options.durable = true;
+        options.auth = Auth::Trust;
+        let cluster = Self::launch(options.clone()).await;
+        let proxy = Proxy::start(format!("127.0.0.1:{}", cluster.port())).await;
+        Self {
+            options,
+            cluster: Some(cluster),
+            proxy,
+            _dir: dir,
+        }
+    }
+
+    async fn launch(options: Options) -> Cluster {
+        tokio::task::spawn_blocking(move || Cluster::start(options))
+            .await
+            .expect("start the cluster")
+            .expect("a private PostgreSQL cluster")
+    }
+
+    /// The cluster's URL through the proxy.
+    fn url(&self) -> String {
+        let cluster = self.cluster.as_ref().expect("running");
+        cluster.url().replace(
+            &format!(":{}/", cluster.port()),
+            &format!(":{}/", self.proxy.port()),
+        )
+    }
+
+    /// Shuts the server down with `signal` (`INT`: fast, `QUIT`: immediate,
+    /// as `pg_ctl stop -m fast|immediate` does), runs `meanwhile` while it
+    /// is down, then starts it again (crash recovery after an immediate
+    /// shutdown) and sends new connections to it.
+    async fn restart<F: std::future::Future<Output = ()>>(&mut self, signal: &str, meanwhile: F) {
+        let cluster = self.cluster.take().expect("running");
+        let status = std::process::Command::new("kill")
+            .args(["-s", signal, &cluster.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "signal the postmaster");
+        let watch = cluster.exit_watch();
+        tokio::task::spawn_blocking(move || watch.wait())
+            .await
+            .expect("wait for the postmaster");
+        drop(cluster);
+        meanwhile.await;
+        let cluster = Self::launch(self.options.clone()).await;
+        self.proxy.retarget(format!("127.0.0.1:{}", cluster.port()));
+        self.cluster = Some(cluster);
+    }
+}
+
+/// Issue 19: the destination's PostgreSQL itself restarted under a running
+/// load, first with a fast shutdown, then with an immediate one (crash
+/// recovery on start). `sluice serve` stays up, answers 503 while the
+/// server is down, reconnects, and the run ends exact (by itself or by a
+/// retry).
+#[tokio::test(flavor = "multi_thread")]
+async fn append_survives_postgresql_restarted_fast_then_immediately_mid_run() {
+    let mut pg = PrivateCluster::start().await;
+    let url = pg.url();
+    let migrate = std::process::Command::new(env().bin)
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("sluice migrate");
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let loading = Loading::start_on("append", None, Some(url)).await;
+    let (api, pipeline, run) = (&loading.api, &loading.pipeline, &loading.run);
+    let unavailable = std::sync::atomic::AtomicU32::new(0);
+    let count = |n| {
+        unavailable.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+    };
+    pg.restart("INT", async { count(probe(api, pipeline, run).await) })
+        .await;
+    // Let the load go on before the second fault, if it has rows left.
+    let p = api
+        .wait_until(pipeline, run, Duration::from_secs(120), |p| {
+            p["processedRows"].as_u64().unwrap_or(0) > ROWS / 2
+                || !matches!(p["status"].as_str(), Some("running" | "pending"))
+        })
+        .await;
+    println!(
+        "after the fast restart: {} {} rows",
+        p["status"], p["processedRows"]
+    );
+    pg.restart("QUIT", async { count(probe(api, pipeline, run).await) })
+        .await;
+    let unavailable = unavailable.load(std::sync::atomic::Ordering::SeqCst);
+    println!("postgresql restarted twice: {unavailable} answers were 503");
+    assert!(unavailable > 0, "a database that is down answers 503");
+    loading.finish().await;
 }

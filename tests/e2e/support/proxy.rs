@@ -1,5 +1,6 @@
-//! A TCP proxy in front of the S3 server that a test can take down or make
-//! misbehave, as a store that crashed, throttles or crawls:
+//! A TCP proxy in front of the S3 server (or a private PostgreSQL) that a
+//! test can take down, point elsewhere or make misbehave, as a store that
+//! crashed, throttles or crawls:
 //! - down: open connections are cut and new ones refused (closed at once);
 //! - unavailable: open connections are cut and every new request is answered
 //!   `503 Slow Down`, as S3 answers when it sheds load;
@@ -28,6 +29,8 @@ const SLOW_DOWN: &str = "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml
 /// The state every connection task reads.
 #[derive(Default)]
 struct Shared {
+    /// Where connections go (`host:port`).
+    target: std::sync::Mutex<String>,
     mode: AtomicU8,
     delay_ms: AtomicU64,
     counters: Counters,
@@ -105,7 +108,10 @@ impl Proxy {
     pub async fn start(target: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            target: std::sync::Mutex::new(target),
+            ..Shared::default()
+        });
         let (cuts, _) = watch::channel(0u64);
         let task = {
             let shared = Arc::clone(&shared);
@@ -118,7 +124,7 @@ impl Proxy {
                         drop(client);
                         continue;
                     }
-                    let target = target.clone();
+                    let target = shared.target.lock().map(|t| t.clone()).unwrap_or_default();
                     let shared = Arc::clone(&shared);
                     let mut cut = cuts.subscribe();
                     tokio::spawn(async move {
@@ -171,6 +177,23 @@ impl Proxy {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.shared.delay_ms.store(ms, Ordering::SeqCst);
         self.shared.mode.store(SLOW, Ordering::SeqCst);
+    }
+
+    /// Sends new connections to `target` (`host:port`) from now on: a server
+    /// that came back elsewhere.
+    pub fn retarget(&self, target: String) {
+        if let Ok(mut t) = self.shared.target.lock() {
+            *t = target;
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Forwards again, at full speed.
