@@ -13,6 +13,7 @@ mod data;
 mod http;
 mod latency;
 mod ledger;
+mod peers;
 mod procfs;
 mod report;
 mod server;
@@ -53,6 +54,9 @@ const USAGE: &str = "usage: cargo xtask bench [options]
   --ledger-files N     files in the file ledger of the ledger part, which times
                        choosing the 10 new files of a listing of N + 10 and
                        measures that process's peak RSS (default 1000000; 0 skips it)
+  --peers              also load the same file with pgloader and dlt (append and
+                       upsert, installing them when missing) and report Sluice's
+                       rows/s as ratios against theirs
   --sluice PATH        measure this `sluice` binary instead of building one
                        (cargo build --release -p sluice-server)
   --no-docs            do not rewrite the figures section of docs/benchmarks.md";
@@ -74,6 +78,7 @@ struct Opts {
     sluice: Option<PathBuf>,
     object_rows: u64,
     ledger_files: u64,
+    peers: bool,
 }
 
 impl Opts {
@@ -93,6 +98,7 @@ impl Opts {
             sluice: None,
             object_rows: 100_000,
             ledger_files: 1_000_000,
+            peers: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -154,6 +160,7 @@ impl Opts {
                 "--big" => o.big = Some(true),
                 "--no-big" => o.big = Some(false),
                 "--no-docs" => o.docs = false,
+                "--peers" => o.peers = true,
                 "--sluice" => o.sluice = Some(PathBuf::from(value("--sluice")?)),
                 "-h" | "--help" => return Err(USAGE.into()),
                 other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
@@ -286,6 +293,10 @@ pub struct Results {
     pub latency: Option<LatencyResults>,
     /// The ledger part.
     pub ledger: Option<ledger::LedgerResults>,
+    /// The peers' samples per (peer, load), with `--peers`.
+    pub peers: Vec<((peers::Peer, peers::PeerLoad), Vec<peers::PeerSample>)>,
+    /// The peers' versions.
+    pub peer_versions: Vec<(String, String)>,
 }
 
 /// Appends `value` to the list kept for `key`.
@@ -309,6 +320,7 @@ struct Bench {
     meter: CpuMeter,
     interrupted: Arc<AtomicBool>,
     seq: usize,
+    peers: Option<peers::Peers>,
 }
 
 fn check_interrupt(flag: &AtomicBool) -> Res<()> {
@@ -836,6 +848,7 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
         meter,
         interrupted,
         seq: 0,
+        peers: None,
     };
     bench.s3_put("", None)?;
     let objects = bench.objects(&d, "objects")?;
@@ -848,6 +861,11 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
     }
 
     let mut results = Results::default();
+    if opts.peers {
+        let p = peers::Peers::install(&out.join("peers"))?;
+        results.peer_versions = p.versions.clone();
+        bench.peers = Some(p);
+    }
     let mut baselines: Vec<Baseline> = opts.scenarios.iter().map(|s| s.baseline()).collect();
     baselines.dedup();
     baselines.sort_by_key(|b| b.name());
@@ -883,6 +901,28 @@ pub fn run(args: &[String]) -> Res<ExitCode> {
                 );
                 push(&mut results.runs, (scenario, p), s);
             }
+        }
+        if let Some(tools) = bench.peers.take() {
+            for peer in peers::Peer::ALL {
+                for load in peers::PeerLoad::ALL {
+                    check_interrupt(&bench.interrupted)?;
+                    let db = bench.next_db(&format!("{}_{}", peer.name(), load.name()));
+                    let s = tools.run(&bench.pg, &bench.meter, &db, peer, load, &d)?;
+                    eprintln!(
+                        "bench: rep {rep}/{} peer {:<8} {:<6} {:>7.2} s  {:>9.0} rows/s  peak {:.0} MiB  rejected {}/{}",
+                        opts.reps,
+                        peer.name(),
+                        load.name(),
+                        s.seconds,
+                        s.rows as f64 / s.seconds,
+                        s.peak_rss_mib.unwrap_or(0.0),
+                        s.rejected,
+                        d.invalid,
+                    );
+                    push(&mut results.peers, (peer, load), s);
+                }
+            }
+            bench.peers = Some(tools);
         }
     }
 
@@ -990,5 +1030,6 @@ fn opts_json(o: &Opts, args: &[String]) -> Value {
         "prebuiltSluice": o.sluice.is_some(),
         "objectRows": o.object_rows,
         "ledgerFiles": o.ledger_files,
+        "peers": o.peers,
     })
 }

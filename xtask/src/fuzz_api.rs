@@ -10,32 +10,21 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::infra::pg::Postgres;
-use crate::infra::{Res, free_port, run_quiet, state_dir, wait_for_port};
+use crate::infra::{Res, free_port, state_dir, wait_for_port};
 use crate::run::{build_sluice, http_at, json_field};
 
 const SCHEMATHESIS: &str = "schemathesis>=4.30,<5";
 
 fn schemathesis() -> Res<std::path::PathBuf> {
-    let venv = state_dir().join("venv-fuzz");
-    let exe = venv.join("bin").join("schemathesis");
-    if !exe.exists() {
-        eprintln!("xtask: installing schemathesis into {} ...", venv.display());
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        run_quiet(
-            Command::new(&python).args(["-m", "venv"]).arg(&venv),
-            "python3 -m venv",
-        )?;
-        run_quiet(
-            Command::new(venv.join("bin").join("pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                SCHEMATHESIS,
-            ]),
-            "pip install schemathesis",
-        )?;
+    let exe = state_dir()
+        .join("venv-fuzz")
+        .join("bin")
+        .join("schemathesis");
+    // An existing virtualenv of an earlier xtask (made before the marker).
+    if exe.exists() {
+        return Ok(exe);
     }
-    Ok(exe)
+    Ok(crate::infra::python_venv("venv-fuzz", SCHEMATHESIS)?.join("schemathesis"))
 }
 
 struct Server(Child);

@@ -124,7 +124,9 @@ const DOMAINS: &[&str] = &[
     "corp.example.net",
     "example.io",
 ];
-const BAD_EMAILS: &[&str] = &[
+/// The invalid e-mail addresses the generator writes (a peer that does not
+/// validate e-mail loads them; the benchmark counts them in its table).
+pub const BAD_EMAILS: &[&str] = &[
     "not-an-email",
     "jane.doe.example.com",
     "bob@",

@@ -5,13 +5,22 @@
 
 use std::process::Command;
 
-/// A field of `/proc/<pid>/status` in KiB (`VmHWM`, `VmRSS`).
-pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+/// A field of `/proc/<pid>/status` as text (`Uid`, `VmHWM`, …).
+pub fn status_field(pid: u32, field: &str) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .map(|v| v.trim().to_owned())
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`VmHWM`, `VmRSS`).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    status_field(pid, field)?
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The fields of `/proc/<pid>/stat` after the command name (which may hold

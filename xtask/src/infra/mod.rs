@@ -67,6 +67,35 @@ pub fn run_quiet(cmd: &mut Command, what: &str) -> Res<()> {
     }
 }
 
+/// A Python virtualenv `target/xtask/<name>` holding `spec` (a pip
+/// requirement), created on first use; returns its `bin` directory. A
+/// marker file records a finished install, so an interrupted one is redone.
+pub fn python_venv(name: &str, spec: &str) -> Res<PathBuf> {
+    let venv = state_dir().join(name);
+    let bin = venv.join("bin");
+    let marker = venv.join(".xtask-installed");
+    if std::fs::read_to_string(&marker).is_ok_and(|s| s == spec) {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing {spec} into {} ...", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run_quiet(
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv (install python3-venv)",
+    )?;
+    run_quiet(
+        Command::new(bin.join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            spec,
+        ]),
+        &format!("pip install {spec}"),
+    )?;
+    std::fs::write(&marker, spec).map_err(|e| e.to_string())?;
+    Ok(bin)
+}
+
 /// The path of `cargo` that invoked us.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{Res, free_port, run_quiet, state_dir, wait_for_port};
+use super::{Res, free_port, python_venv, state_dir, wait_for_port};
 
 /// The moto version the tests are known to work with.
 const MOTO_SPEC: &str = "moto[server]>=5.0,<6";
@@ -13,30 +13,12 @@ const MOTO_SPEC: &str = "moto[server]>=5.0,<6";
 /// The virtualenv's `moto_server`, installing it when missing (tests that
 /// need a moto of their own start this one).
 pub fn moto_server() -> Res<PathBuf> {
-    let venv = state_dir().join("venv");
-    let exe = venv.join("bin").join("moto_server");
+    let exe = state_dir().join("venv").join("bin").join("moto_server");
+    // An existing virtualenv of an earlier xtask (made before the marker).
     if exe.exists() {
         return Ok(exe);
     }
-    eprintln!(
-        "xtask: installing moto (S3 test server) into {} ...",
-        venv.display()
-    );
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run_quiet(
-        Command::new(&python).args(["-m", "venv"]).arg(&venv),
-        "python3 -m venv (install python3-venv)",
-    )?;
-    run_quiet(
-        Command::new(venv.join("bin").join("pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            MOTO_SPEC,
-        ]),
-        "pip install moto",
-    )?;
-    Ok(exe)
+    Ok(python_venv("venv", MOTO_SPEC)?.join("moto_server"))
 }
 
 /// A running moto server.

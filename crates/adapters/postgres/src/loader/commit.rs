@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
-use sluice_application::ports::{BatchCommit, CommitError, CommitOutcome, LoadTarget};
+use sluice_application::ports::{BatchCommit, CommitError, CommitOutcome, LoadTarget, StoreError};
 use sluice_domain::identifier::Identifier;
 use sluice_domain::pipeline::LoadStrategy;
+use sluice_domain::schema::ColumnType;
 use sluice_domain::status::PartitionStatus;
 use tokio_postgres::Transaction;
 
+use super::binary;
 use super::copy::{CopyIn, needs_escaping};
 use super::ddl::qualified;
 use super::files::BatchFiles;
@@ -216,13 +218,18 @@ fn column_list(target: &LoadTarget) -> String {
 }
 
 /// Streams the batch's rows with `sql` (a COPY): the schema columns, the run
-/// id when `run` is given, then the row number.
+/// id when `run` is given, then the row number; in the binary format when
+/// `binary` (every target column has the type Sluice creates it with).
 async fn copy_batch(
     tx: &Transaction<'_>,
     sql: &str,
     c: &BatchCommit<'_>,
     run: Option<&str>,
+    binary: bool,
 ) -> DbResult<u64> {
+    if binary && !text_input_refuses_any(c) {
+        return copy_batch_binary(tx, sql, c, run).await;
+    }
     let mut copy = CopyIn::start(tx, sql).await?;
     // Most batches hold no byte to escape: then values are copied as they are.
     let plain = !needs_escaping(c.rows.all_text());
@@ -243,6 +250,98 @@ async fn copy_batch(
     Ok(copy.finish().await?)
 }
 
+/// [`copy_batch`] in PostgreSQL's binary format: the server stores the
+/// values as they come instead of parsing their text.
+async fn copy_batch_binary(
+    tx: &Transaction<'_>,
+    sql: &str,
+    c: &BatchCommit<'_>,
+    run: Option<&str>,
+) -> DbResult<u64> {
+    let mut copy = CopyIn::start_binary(tx, &format!("{sql} WITH (FORMAT binary)")).await?;
+    // One pass over the batch: without a NUL byte anywhere, text values are
+    // copied as they are.
+    let plain = memchr::memchr(0, c.rows.all_text().as_bytes()).is_none();
+    let types: Vec<_> = c
+        .target
+        .schema
+        .columns
+        .iter()
+        .map(|col| col.column_type)
+        .collect();
+    let fields = i16::try_from(types.len() + 1 + usize::from(run.is_some())).unwrap_or(i16::MAX);
+    let mut scratch = Vec::new();
+    for (row, values) in c.rows.rows() {
+        let buf = copy.buffer();
+        binary::begin_row(buf, fields);
+        for (v, t) in values.iter().zip(&types) {
+            match v {
+                None => binary::null(buf),
+                Some(v) => binary::put_value(buf, *t, v, plain, &mut scratch).map_err(
+                    |binary::Unencodable(t)| {
+                        tracing::error!(column_type = ?t, "a validated value has no binary form");
+                        DbError::Store(StoreError::Internal("database error".into()))
+                    },
+                )?,
+            }
+        }
+        if let Some(run) = run {
+            binary::text(buf, run, true);
+        }
+        binary::int8(buf, int8(row));
+        copy.row_done().await?;
+    }
+    Ok(copy.finish().await?)
+}
+
+/// Whether a value of the batch is one PostgreSQL's text input refuses
+/// ([`binary::text_input_refuses`]); only timestamp columns are looked at.
+fn text_input_refuses_any(c: &BatchCommit<'_>) -> bool {
+    let columns = &c.target.schema.columns;
+    if !columns
+        .iter()
+        .any(|col| col.column_type == ColumnType::Timestamp)
+    {
+        return false;
+    }
+    c.rows.rows().any(|(_, values)| {
+        values
+            .iter()
+            .zip(columns)
+            .any(|(v, col)| v.is_some_and(|v| binary::text_input_refuses(col.column_type, v)))
+    })
+}
+
+/// Whether every column a COPY into `table` writes has the type (without
+/// modifier) whose binary form [`binary::put_value`] writes. A table made
+/// by Sluice always has; an existing one may hold a value in a wider type
+/// (an `integer` in `numeric`, a `uuid` in `text`): then the text format,
+/// which PostgreSQL converts on input.
+async fn binary_fits(tx: &Transaction<'_>, table: &str, target: &LoadTarget) -> DbResult<bool> {
+    let rows = tx
+        .query(
+            "SELECT a.attname::text, a.atttypid::oid, a.atttypmod FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&table],
+        )
+        .await?;
+    let mut found = std::collections::HashMap::new();
+    for r in rows {
+        let name: String = r.try_get(0)?;
+        let oid: u32 = r.try_get(1)?;
+        let typmod: i32 = r.try_get(2)?;
+        found.insert(name, (oid, typmod));
+    }
+    let fits = |name: &str, oid: u32| found.get(name) == Some(&(oid, -1));
+    Ok(target
+        .schema
+        .columns
+        .iter()
+        .all(|col| fits(col.name.as_str(), binary::type_oid(col.column_type)))
+        && fits(RUN_COLUMN.trim_matches('"'), binary::TEXT_OID)
+        && fits(ROW_COLUMN.trim_matches('"'), binary::INT8_OID))
+}
+
 /// Without key columns every row is inserted: COPY straight into the table.
 async fn copy_rows(
     tx: &Transaction<'_>,
@@ -254,7 +353,8 @@ async fn copy_rows(
         "COPY {table} ({}, {RUN_COLUMN}, {ROW_COLUMN}) FROM STDIN",
         column_list(c.target)
     );
-    copy_batch(tx, &sql, c, Some(run)).await
+    let binary = binary_fits(tx, table, c.target).await?;
+    copy_batch(tx, &sql, c, Some(run), binary).await
 }
 
 /// With key columns: COPY into a temporary staging table, then one
@@ -286,6 +386,8 @@ async fn merge_rows(
         &format!("COPY pg_temp._sluice_stage ({columns}, {ROW_COLUMN}) FROM STDIN"),
         c,
         None,
+        // The staging table has exactly the types Sluice creates.
+        true,
     )
     .await?;
 

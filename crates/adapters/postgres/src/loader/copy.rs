@@ -1,5 +1,6 @@
-//! `COPY … FROM STDIN` in PostgreSQL's text format, streamed in chunks so a
-//! batch is never held twice in memory.
+//! `COPY … FROM STDIN` in PostgreSQL's text format (or its binary format,
+//! written by [`super::binary`]), streamed in chunks so a batch is never
+//! held twice in memory.
 
 use std::pin::Pin;
 
@@ -15,6 +16,7 @@ pub(crate) struct CopyIn {
     sink: Pin<Box<CopyInSink<Bytes>>>,
     buf: BytesMut,
     row_started: bool,
+    binary: bool,
 }
 
 impl CopyIn {
@@ -28,7 +30,35 @@ impl CopyIn {
             sink: Box::pin(sink),
             buf: BytesMut::with_capacity(CHUNK),
             row_started: false,
+            binary: false,
         })
+    }
+
+    /// Starts `sql` (a `COPY … FROM STDIN WITH (FORMAT binary)` statement)
+    /// inside `tx`; rows are written into [`CopyIn::buffer`] with the
+    /// encoders of [`super::binary`], each followed by [`CopyIn::row_done`].
+    pub(crate) async fn start_binary(
+        tx: &Transaction<'_>,
+        sql: &str,
+    ) -> Result<Self, tokio_postgres::Error> {
+        let mut copy = Self::start(tx, sql).await?;
+        copy.binary = true;
+        copy.buf.put_slice(super::binary::HEADER);
+        Ok(copy)
+    }
+
+    /// The buffer a binary row is written into.
+    pub(crate) fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// After a binary row: sends a chunk when enough is buffered.
+    pub(crate) async fn row_done(&mut self) -> Result<(), tokio_postgres::Error> {
+        if self.buf.len() >= CHUNK {
+            let chunk = self.buf.split().freeze();
+            self.sink.send(chunk).await?;
+        }
+        Ok(())
     }
 
     fn separate(&mut self) {
@@ -90,6 +120,9 @@ impl CopyIn {
 
     /// Sends the rest and ends the COPY; returns the rows copied.
     pub(crate) async fn finish(mut self) -> Result<u64, tokio_postgres::Error> {
+        if self.binary {
+            self.buf.put_i16(super::binary::TRAILER);
+        }
         if !self.buf.is_empty() {
             let chunk = self.buf.split().freeze();
             self.sink.send(chunk).await?;

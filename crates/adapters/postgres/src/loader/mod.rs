@@ -1,6 +1,7 @@
 //! [`BulkLoader`]: destination tables in the warehouse schema and the atomic
 //! batch commit (COPY on tokio-postgres, since diesel-async cannot COPY).
 
+mod binary;
 mod commit;
 mod copy;
 mod ddl;

@@ -213,6 +213,237 @@ async fn every_type_and_special_characters_round_trip() {
     db.drop_db().await;
 }
 
+/// Rows go to a table Sluice made in PostgreSQL's binary COPY format, which
+/// Sluice encodes itself: for edge values of every column type, what is
+/// stored is exactly what PostgreSQL's own text input makes of the
+/// validated value, through both paths (direct COPY and staging + merge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_copy_stores_what_text_input_would() {
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = store(&db).await;
+    let f = Fixture::new();
+    let cases: [(&str, ColumnType, &str, &[&str]); 8] = [
+        (
+            "n",
+            ColumnType::Number,
+            "numeric",
+            &[
+                "0",
+                "-0",
+                "0.000",
+                "-0.0e5",
+                "123.45",
+                "-12345.6789",
+                "1e4",
+                "1.5e-3",
+                "1E+2",
+                ".5",
+                "5.",
+                "+7",
+                "0.00001",
+                "123.4500e2",
+                "99999999999999999999.99999999999",
+                "1e1000",
+                "-1e-1000",
+                "10000",
+                "0.0001",
+                "987654321.123456789e-7",
+            ],
+        ),
+        (
+            "ts",
+            ColumnType::Timestamp,
+            "timestamptz",
+            &[
+                "2026-03-30T10:00:05Z",
+                "2026-03-30t10:00:05z",
+                "2026-03-30 10:00:05+02:00",
+                "0001-01-01T00:00:00+15:59",
+                "9999-12-31T23:59:59.999999-15:59",
+                "2016-12-31T23:59:60Z",
+                "2016-12-31T23:59:60.0000004Z",
+                "2000-01-01T00:00:00.1234565Z",
+                "2000-01-01T00:00:00.0000005Z",
+                "2000-01-01T00:00:00.0000015Z",
+                "2000-01-01T00:00:00.123456789Z",
+                "1969-07-20T20:17:40.9999999Z",
+                "1999-12-31T23:59:59.999999-00:30",
+            ],
+        ),
+        (
+            "d",
+            ColumnType::Date,
+            "date",
+            &[
+                "0001-01-01",
+                "9999-12-31",
+                "2000-02-29",
+                "1900-03-01",
+                "1999-12-31",
+                "1970-01-01",
+            ],
+        ),
+        (
+            "i",
+            ColumnType::Integer,
+            "bigint",
+            &[
+                "0",
+                "-9223372036854775808",
+                "9223372036854775807",
+                "+42",
+                "007",
+                "-1",
+            ],
+        ),
+        (
+            "b",
+            ColumnType::Boolean,
+            "boolean",
+            &["T", "yes", "0", "N", "false"],
+        ),
+        (
+            "u",
+            ColumnType::Uuid,
+            "uuid",
+            &[
+                "123E4567-E89B-12D3-A456-426614174000",
+                "00000000-0000-0000-0000-000000000000",
+                "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            ],
+        ),
+        (
+            "s",
+            ColumnType::String,
+            "text",
+            &["", "ünïcødé ✓", "\\N", "tab\there", "nul\0byte"],
+        ),
+        (
+            "e",
+            ColumnType::Email,
+            "text",
+            &["a@b.example", "first.last+tag@mail.example.org"],
+        ),
+    ];
+    let schema = Schema {
+        columns: cases
+            .iter()
+            .map(|(name, t, _, _)| column(name, *t))
+            .collect(),
+    };
+    let height = cases.iter().map(|c| c.3.len()).max().unwrap_or(0);
+    // Row k holds the k-th value of each type (NULL past a type's list).
+    let normalised: Vec<Vec<Option<String>>> = (0..height)
+        .map(|k| {
+            cases
+                .iter()
+                .map(|(_, t, _, values)| {
+                    values.get(k).map(|v| {
+                        sluice_domain::validation::check_type(*t, v)
+                            .unwrap_or_else(|e| panic!("{v:?} is not a valid {t:?}: {e}"))
+                            .into_owned()
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let client = db.client().await;
+    client
+        .batch_execute("SET TimeZone = 'UTC'")
+        .await
+        .expect("UTC");
+    for (table, strategy, keys) in [
+        ("binary_plain", LoadStrategy::Append, &[][..]),
+        ("binary_keyed", LoadStrategy::Upsert, &["k"][..]),
+    ] {
+        let mut schema = schema.clone();
+        schema.columns.push(column("k", ColumnType::Integer));
+        let rows_total = height as u64;
+        let (_, target) = running(&s, &f, table, strategy, schema, keys, (1, rows_total)).await;
+        s.prepare_destination(&target).await.expect("prepare");
+        let c = claim(&s, &f).await;
+        let mut rows = ValidBatch::new(cases.len() + 1);
+        let ks: Vec<String> = (1..=height).map(|k| k.to_string()).collect();
+        for (k, values) in normalised.iter().enumerate() {
+            rows.push_row(
+                k as u64 + 1,
+                values
+                    .iter()
+                    .map(Option::as_deref)
+                    .chain([Some(ks[k].as_str())]),
+            );
+        }
+        let out = s
+            .commit_batch(commit(&c, &target, &rows, &[], rows_total))
+            .await
+            .expect("commit");
+        assert_eq!(out.loaded, rows_total, "{table}");
+        for (name, t, pg, _) in &cases {
+            for (k, values) in normalised.iter().enumerate() {
+                let Some(v) = values[cases.iter().position(|c| c.0 == *name).unwrap_or(0)].clone()
+                else {
+                    continue;
+                };
+                let stored: Option<String> = client
+                    .query_one(
+                        &format!("SELECT {name}::text FROM public.{table} WHERE k = $1"),
+                        &[&(k as i64 + 1)],
+                    )
+                    .await
+                    .expect("stored")
+                    .get(0);
+                // PostgreSQL text cannot hold NUL: Sluice stores U+FFFD.
+                let input = v.replace('\0', "\u{FFFD}");
+                let expected: String = client
+                    .query_one(&format!("SELECT $1::text::{pg}::text"), &[&input])
+                    .await
+                    .expect("PostgreSQL parses it")
+                    .get(0);
+                assert_eq!(
+                    stored.as_deref(),
+                    Some(expected.as_str()),
+                    "{table}: {t:?} {v:?}"
+                );
+            }
+        }
+        let entry = entry(LogStage::Load, "done");
+        s.fail_run(target.run_id, &entry, T0).await.expect("stop");
+    }
+    drop(s);
+    db.drop_db().await;
+}
+
+/// A leap second with a fraction passes validation but PostgreSQL's text
+/// input refuses it: the destination still refuses the batch (it goes in
+/// the text format), as before binary COPY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_text_input_refuses_is_still_refused() {
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let s = store(&db).await;
+    let f = Fixture::new();
+    let schema = Schema {
+        columns: vec![column("ts", ColumnType::Timestamp)],
+    };
+    let (_, target) = running(&s, &f, "leap", LoadStrategy::Append, schema, &[], (1, 2)).await;
+    s.prepare_destination(&target).await.expect("prepare");
+    let c = claim(&s, &f).await;
+    let mut rows = ValidBatch::new(1);
+    rows.push_row(1, [Some("2016-12-31T23:59:59Z")]);
+    rows.push_row(2, [Some("2016-12-31T23:59:60.5Z")]);
+    let refused = s.commit_batch(commit(&c, &target, &rows, &[], 2)).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let stored: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM public.leap", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 0);
+    drop(s);
+    db.drop_db().await;
+}
+
 /// An existing table gets the missing schema and lineage columns and a key
 /// index; rows stored before Sluice count as an earlier load.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
