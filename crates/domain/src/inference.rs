@@ -450,7 +450,7 @@ impl SampleProfiler {
                 warnings.push(format!(
                     "Column {name}: {:.0}% of its values are {}, the others keep it a string",
                     c.share * 100.0,
-                    type_word(c.column_type)
+                    c.column_type.as_str()
                 ));
             }
             let source = (header != name.as_str()).then(|| header.to_owned());
@@ -520,19 +520,6 @@ impl<'de> serde::Deserialize<'de> for Members {
             }
         }
         d.deserialize_map(Visit)
-    }
-}
-
-fn type_word(t: ColumnType) -> &'static str {
-    match t {
-        ColumnType::String => "string",
-        ColumnType::Integer => "integer",
-        ColumnType::Number => "number",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Date => "date",
-        ColumnType::Timestamp => "timestamp",
-        ColumnType::Email => "email",
-        ColumnType::Uuid => "uuid",
     }
 }
 

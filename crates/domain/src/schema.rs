@@ -52,6 +52,20 @@ impl ColumnType {
         Self::Email,
         Self::Uuid,
     ];
+
+    /// The type's name as a schema spells it (`"integer"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Date => "date",
+            Self::Timestamp => "timestamp",
+            Self::Email => "email",
+            Self::Uuid => "uuid",
+        }
+    }
 }
 
 /// One column of a schema.

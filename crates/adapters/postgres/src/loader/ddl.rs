@@ -32,19 +32,6 @@ fn accepts(existing: &str, t: ColumnType) -> bool {
     }
 }
 
-fn type_name(t: ColumnType) -> &'static str {
-    match t {
-        ColumnType::String => "string",
-        ColumnType::Integer => "integer",
-        ColumnType::Number => "number",
-        ColumnType::Boolean => "boolean",
-        ColumnType::Date => "date",
-        ColumnType::Timestamp => "timestamp",
-        ColumnType::Email => "email",
-        ColumnType::Uuid => "uuid",
-    }
-}
-
 async fn exists(tx: &Transaction<'_>, name: &str) -> DbResult<bool> {
     let row = tx
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
@@ -138,7 +125,7 @@ async fn complete_existing(
                      value of the pipeline's `{}` column type (it needs {}): change the column's type \
                      or the pipeline schema",
                     col.name,
-                    type_name(col.column_type),
+                    col.column_type.as_str(),
                     pg_type(col.column_type)
                 ))
                 .into());
