@@ -365,8 +365,9 @@ async fn through_proxy(
     (db, server, api, pipeline, bucket)
 }
 
-/// A store answering 503 to everything for 10 s as a run starts (its
-/// listing): the reads are retried with backoff and the run completes exact.
+/// A store answering 503 to everything for 8 s as a run starts (its
+/// listing): the reads are retried with backoff, whose waits add up to at
+/// least 12 s however they are drawn, and the run completes exact.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_shedding_load_as_a_run_starts_only_delays_it() {
     let proxy = Proxy::start(s3_target()).await;
@@ -374,7 +375,7 @@ async fn a_store_shedding_load_as_a_run_starts_only_delays_it() {
     proxy.unavailable();
     let run = api.start_run(&pipeline).await;
     // The fault's duration, not a synchronisation.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
     proxy.up();
     let p = api
         .wait_terminal(&pipeline, &run, Duration::from_secs(300))
