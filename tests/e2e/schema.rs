@@ -532,6 +532,185 @@ async fn drift_fail_names_both_columns_then_retry_after_a_fix_and_ignore_loads_a
     );
 }
 
+/// Acceptance 3 for `rescue` and `evolve`, over the same two files (the
+/// second adds `email` and lacks `age`): `rescue` keeps the added values in
+/// `_sluice_rescued` (jsonb) for exactly the second file's rows, and JSON
+/// Lines members no column reads likewise; `evolve` adds `email` to the
+/// pipeline's stored schema and to the table and loads it, and a later file
+/// adding another column gets it added to the existing table.
+#[tokio::test]
+async fn drift_rescue_keeps_added_values_and_evolve_adds_the_columns() {
+    let db = TestDb::migrated(&SluiceMigrations).await;
+    let bucket = Bucket::new().await;
+    drifting(&bucket).await;
+    let (_server, api) = Launch::new(&db).serve().await;
+    let connector = api.s3_connector(&bucket.name).await;
+    let sql = db.client().await;
+
+    let rescuing = api
+        .pipeline(drift_pipeline(&connector, "drift_rescue", Some("rescue")))
+        .await;
+    let run = api.start_run(&rescuing).await;
+    let p = api
+        .wait_terminal(&rescuing, &run, Duration::from_secs(60))
+        .await;
+    assert_eq!(p["status"], "completed", "{p}");
+    assert_eq!(
+        (p["processedRows"].as_u64(), p["failedRows"].as_u64()),
+        (Some(4), Some(0))
+    );
+    let log = log_messages(&p);
+    assert!(
+        log.iter().any(|m| m
+            == "File drift/b.csv has columns not in the schema, kept per row in _sluice_rescued: email"),
+        "{log:?}"
+    );
+    let kind: String = sql
+        .query_one(
+            "SELECT atttypid::regtype::text FROM pg_attribute \
+             WHERE attrelid = 'public.drift_rescue'::regclass AND attname = '_sluice_rescued'",
+            &[],
+        )
+        .await
+        .expect("the rescue column exists")
+        .get(0);
+    assert_eq!(kind, "jsonb");
+    let rows = sql
+        .query(
+            "SELECT id, age, _sluice_rescued::text FROM public.drift_rescue ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("read");
+    let got: Vec<(i64, Option<i64>, Option<Value>)> = rows
+        .iter()
+        .map(|r| {
+            let rescued: Option<String> = r.get(2);
+            let rescued = rescued.map(|t| serde_json::from_str(&t).expect("json"));
+            (r.get(0), r.get(1), rescued)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, Some(30), None),
+            (2, Some(40), None),
+            (3, None, Some(json!({"email": "cy@example.com"}))),
+            (4, None, Some(json!({"email": "di@example.com"}))),
+        ]
+    );
+
+    // JSON Lines: members no column reads are rescued as they are.
+    bucket
+        .put(
+            "drift-jsonl/a.jsonl",
+            "{\"id\": 1, \"name\": \"ann\", \"age\": 30}\n\
+             {\"id\": 2, \"name\": \"bob\", \"tags\": [\"x\", {\"y\": 2}], \"vip\": true}\n",
+        )
+        .await;
+    let mut spec = drift_pipeline(&connector, "drift_rescue_jsonl", Some("rescue"));
+    spec["source"] = json!({"prefix": "drift-jsonl/", "pattern": "*.jsonl", "format": "jsonl"});
+    let jsonl = api.pipeline(spec).await;
+    let run = api.start_run(&jsonl).await;
+    let p = api
+        .wait_terminal(&jsonl, &run, Duration::from_secs(60))
+        .await;
+    assert_eq!(p["status"], "completed", "{p}");
+    let rows = sql
+        .query(
+            "SELECT id, _sluice_rescued::text FROM public.drift_rescue_jsonl ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("read");
+    let got: Vec<(i64, Option<Value>)> = rows
+        .iter()
+        .map(|r| {
+            let rescued: Option<String> = r.get(1);
+            (
+                r.get(0),
+                rescued.map(|t| serde_json::from_str(&t).expect("json")),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, None),
+            (2, Some(json!({"tags": ["x", {"y": 2}], "vip": true})))
+        ]
+    );
+
+    // evolve: `email` joins the schema and the table, and loads.
+    let evolving = api
+        .pipeline(drift_pipeline(&connector, "drift_evolve", Some("evolve")))
+        .await;
+    let run = api.start_run(&evolving).await;
+    let p = api
+        .wait_terminal(&evolving, &run, Duration::from_secs(60))
+        .await;
+    assert_eq!(p["status"], "completed", "{p}");
+    let log = log_messages(&p);
+    assert!(
+        log.iter().any(|m| m
+            == "Schema evolved (schemaDrift: evolve): added nullable string column email to the \
+                pipeline's schema and to table drift_evolve"),
+        "{log:?}"
+    );
+    let (status, stored) = api.get(&format!("/api/v1/pipelines/{evolving}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        stored["schema"]["columns"][3],
+        json!({"name": "email", "type": "string", "required": false}),
+        "{stored}"
+    );
+    let rows = sql
+        .query(
+            "SELECT id, age, email FROM public.drift_evolve ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("read");
+    let got: Vec<(i64, Option<i64>, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, Some(30), None),
+            (2, Some(40), None),
+            (3, None, Some("cy@example.com".into())),
+            (4, None, Some("di@example.com".into())),
+        ]
+    );
+    // A later file adds `Phone`: added to the existing table as `phone`.
+    bucket
+        .put(
+            "drift/c.csv",
+            "id,name,email,Phone\n5,ed,ed@example.com,555-0100\n",
+        )
+        .await;
+    let run = api.start_run(&evolving).await;
+    let p = api
+        .wait_terminal(&evolving, &run, Duration::from_secs(60))
+        .await;
+    assert_eq!(p["status"], "completed", "{p}");
+    assert_eq!(p["processedRows"], 1, "only the new file: {p}");
+    let (_, stored) = api.get(&format!("/api/v1/pipelines/{evolving}")).await;
+    assert_eq!(
+        stored["schema"]["columns"][4],
+        json!({"name": "phone", "source": "Phone", "type": "string", "required": false}),
+        "{stored}"
+    );
+    let phone: Option<String> = sql
+        .query_one("SELECT phone FROM public.drift_evolve WHERE id = 5", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(phone.as_deref(), Some("555-0100"));
+}
+
 /// A figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.
 fn proc_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");

@@ -10,6 +10,10 @@ pub const RUN_COLUMN: &str = "\"_sluice_run_id\"";
 pub const ROW_COLUMN: &str = "\"_sluice_row\"";
 /// Lineage column: when the row was written.
 pub const LOADED_AT_COLUMN: &str = "\"_sluice_loaded_at\"";
+/// Under `schemaDrift: rescue`, the `jsonb` column holding, per row, the
+/// fields of the file that no schema column reads (unquoted: it is a schema
+/// column of the load, see [`crate::pipeline::PipelineSpec::load_schema`]).
+pub const RESCUED_COLUMN: &str = "_sluice_rescued";
 
 /// The PostgreSQL type a column of `t` is created with.
 pub fn pg_type(t: ColumnType) -> &'static str {
@@ -21,6 +25,7 @@ pub fn pg_type(t: ColumnType) -> &'static str {
         ColumnType::Date => "date",
         ColumnType::Timestamp => "timestamptz",
         ColumnType::Uuid => "uuid",
+        ColumnType::Json => "jsonb",
     }
 }
 

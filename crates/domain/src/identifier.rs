@@ -110,12 +110,28 @@ pub fn suggest_identifier(header: &str, position: usize) -> Identifier {
 /// assert_eq!(names, ["name", "name_2", "name_3", "column_4"]);
 /// ```
 pub fn identifiers_for<S: AsRef<str>>(headers: &[S]) -> Vec<Identifier> {
-    let mut taken = std::collections::HashSet::new();
+    identifiers_after(&[], headers)
+}
+
+/// [`identifiers_for`] new columns beside `taken` ones: no name repeats
+/// one of `taken`, and `column_N` counts on from them.
+///
+/// ```
+/// use sluice_domain::identifier::{Identifier, identifiers_after};
+/// let taken = [Identifier::parse("name")?];
+/// let names = identifiers_after(&taken, &["Name", "City", ""]);
+/// let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+/// assert_eq!(names, ["name_2", "city", "column_4"]);
+/// # Ok::<(), sluice_domain::DomainError>(())
+/// ```
+pub fn identifiers_after<S: AsRef<str>>(taken: &[Identifier], headers: &[S]) -> Vec<Identifier> {
+    let mut taken: std::collections::HashSet<String> = taken.iter().map(|t| t.0.clone()).collect();
+    let offset = taken.len();
     headers
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let base = suggest_identifier(h.as_ref(), i + 1);
+            let base = suggest_identifier(h.as_ref(), offset + i + 1);
             let mut candidate = base.0.clone();
             let mut n = 2;
             while !taken.insert(candidate.clone()) {

@@ -11,7 +11,7 @@ use crate::format::{CsvDialect, RecordFormat};
 use crate::identifier::Identifier;
 use crate::ids::{ConnectorId, PipelineId};
 use crate::ledger::FileSelection;
-use crate::schema::Schema;
+use crate::schema::{Column, ColumnType, Schema};
 use crate::time::Timestamp;
 
 /// Most partitions a run may be cut into.
@@ -63,22 +63,42 @@ impl fmt::Display for LoadStrategy {
 
 /// What a run does when a file's header does not match the schema: it adds
 /// columns the schema lacks, or lacks columns the schema declares (a renamed
-/// column is both).
+/// column is both). Missing columns load as NULL (or are a `Required value
+/// missing` reject) under every policy but `fail`; the policies differ in
+/// what becomes of added ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SchemaDrift {
     /// The run fails before loading anything, naming the columns.
     Fail,
-    /// Added columns are not loaded, missing ones load as NULL (or are a
-    /// `Required value missing` reject); the run's log lists both.
+    /// Added columns are not loaded; the run's log lists added and missing
+    /// columns.
     #[default]
     Ignore,
+    /// Added columns (JSON Lines: members no column reads) are kept per row,
+    /// as a JSON object, in the destination's `jsonb` column
+    /// `_sluice_rescued` (NULL for rows without any).
+    Rescue,
+    /// Added columns become nullable `string` columns of the pipeline's
+    /// schema (its stored definition changes) and of the table, before the
+    /// run loads, and load like the others.
+    Evolve,
 }
 
 impl SchemaDrift {
     fn is_ignore(&self) -> bool {
         *self == Self::Ignore
+    }
+
+    /// The policy as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Ignore => "ignore",
+            Self::Rescue => "rescue",
+            Self::Evolve => "evolve",
+        }
     }
 }
 
@@ -350,7 +370,9 @@ pub struct PipelineSpec {
     /// Load strategy.
     pub load_strategy: LoadStrategy,
     /// What a run does when a CSV header adds or lacks schema columns:
-    /// `ignore` (the default; then omitted) or `fail`.
+    /// `ignore` (the default; then omitted), `fail`, `rescue` or `evolve`.
+    /// JSON Lines takes `ignore` or `rescue`; CSV without a header, whose
+    /// fields are read by position, only `ignore`.
     #[serde(default, skip_serializing_if = "SchemaDrift::is_ignore")]
     pub schema_drift: SchemaDrift,
     /// Partitions per run (1–64).
@@ -445,6 +467,7 @@ impl PipelineSpec {
                 "upsert needs at least one key column",
             ));
         }
+        self.check_schema_drift()?;
         if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
             return Err(DomainError::field(
                 "partitions",
@@ -486,6 +509,47 @@ impl PipelineSpec {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a drift policy the source cannot apply: JSON Lines has no
+    /// header to compare before loading (`fail`, `evolve`), and a CSV file
+    /// without one is read by position, so it has no names to compare.
+    fn check_schema_drift(&self) -> Result<(), DomainError> {
+        let policy = self.schema_drift;
+        let refused = match self.source.format {
+            SourceFormat::Jsonl => matches!(policy, SchemaDrift::Fail | SchemaDrift::Evolve)
+                .then_some("JSON Lines has no header to compare before loading: use `ignore` or `rescue` (which keeps the members no column reads)"),
+            SourceFormat::Csv if !self.source.csv.header => (policy != SchemaDrift::Ignore)
+                .then_some("a CSV file without a header is read by position and has no column names to compare: use `ignore`, or set `source.csv.header`"),
+            SourceFormat::Csv => None,
+        };
+        match refused {
+            Some(why) => Err(DomainError::field(
+                "schemaDrift",
+                format!("`{}` does not apply: {why}", policy.as_str()),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The columns a run loads: the schema's, and under `schemaDrift:
+    /// rescue` the `jsonb` column [`crate::ddl::RESCUED_COLUMN`] after them.
+    pub fn load_schema(&self) -> Schema {
+        let mut schema = self.schema.clone();
+        if self.schema_drift == SchemaDrift::Rescue {
+            if let Ok(name) = Identifier::parse(crate::ddl::RESCUED_COLUMN) {
+                schema.columns.push(Column {
+                    name,
+                    source: None,
+                    column_type: ColumnType::Json,
+                    required: false,
+                    max_length: None,
+                    pattern: None,
+                    allowed_values: None,
+                });
+            }
+        }
+        schema
     }
 
     /// The decoder settings for this source. Call after [`Self::validate`].

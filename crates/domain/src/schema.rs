@@ -38,11 +38,15 @@ pub enum ColumnType {
     Email,
     /// A UUID in its canonical 8-4-4-4-12 hexadecimal form.
     Uuid,
+    /// Any JSON value (an object, an array, a string, a number, `true`,
+    /// `false`), stored as `jsonb`. A JSON Lines member is taken as it is; a
+    /// CSV field must hold JSON text.
+    Json,
 }
 
 impl ColumnType {
     /// Every type, for exhaustive tests.
-    pub const ALL: [ColumnType; 8] = [
+    pub const ALL: [ColumnType; 9] = [
         Self::String,
         Self::Integer,
         Self::Number,
@@ -51,6 +55,7 @@ impl ColumnType {
         Self::Timestamp,
         Self::Email,
         Self::Uuid,
+        Self::Json,
     ];
 
     /// The type's name as a schema spells it (`"integer"`).
@@ -64,6 +69,7 @@ impl ColumnType {
             Self::Timestamp => "timestamp",
             Self::Email => "email",
             Self::Uuid => "uuid",
+            Self::Json => "json",
         }
     }
 }
@@ -110,7 +116,76 @@ pub struct Schema {
     pub columns: Vec<Column>,
 }
 
+/// Whether `header` can be a column's `source`: 1 to [`MAX_SOURCE_CHARS`]
+/// characters, none of them a control character.
+pub fn is_valid_source(header: &str) -> bool {
+    !header.is_empty()
+        && header.chars().count() <= MAX_SOURCE_CHARS
+        && !header.chars().any(|c| c.is_control() || c == '\u{FFFD}')
+}
+
+/// What [`Schema::evolve`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evolution {
+    /// The columns added, in the order given.
+    pub added: Vec<Column>,
+    /// Header fields left out: a column could not read them by `source`
+    /// (control characters, or longer than [`MAX_SOURCE_CHARS`]), or the
+    /// schema had no room left.
+    pub left_out: Vec<String>,
+}
+
 impl Schema {
+    /// Adds a nullable `string` column for each of `headers` (header fields
+    /// no column reads, `schemaDrift: evolve`), named as inference would name
+    /// it ([`crate::identifier::identifiers_after`], distinct from the
+    /// schema's names) and reading the field by `source` when the name
+    /// differs from it.
+    ///
+    /// ```
+    /// use sluice_domain::schema::Schema;
+    ///
+    /// let mut schema: Schema =
+    ///     serde_json::from_str(r#"{"columns": [{"name": "id", "type": "integer"}]}"#)?;
+    /// let evolution = schema.evolve(&["Phone Number".to_owned(), "ID".to_owned()]);
+    /// let added: Vec<(&str, Option<&str>)> = evolution
+    ///     .added
+    ///     .iter()
+    ///     .map(|c| (c.name.as_str(), c.source.as_deref()))
+    ///     .collect();
+    /// assert_eq!(added, [("phone_number", Some("Phone Number")), ("id_2", Some("ID"))]);
+    /// assert_eq!(schema.columns.len(), 3);
+    /// schema.validate()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn evolve(&mut self, headers: &[String]) -> Evolution {
+        let mut evolution = Evolution::default();
+        let room = MAX_COLUMNS.saturating_sub(self.columns.len());
+        let (usable, unusable): (Vec<&String>, Vec<&String>) =
+            headers.iter().partition(|h| is_valid_source(h));
+        evolution.left_out.extend(unusable.into_iter().cloned());
+        let taken: Vec<Identifier> = self.columns.iter().map(|c| c.name.clone()).collect();
+        let names = crate::identifier::identifiers_after(&taken, &usable);
+        for (i, (header, name)) in usable.into_iter().zip(names).enumerate() {
+            if i >= room {
+                evolution.left_out.push(header.clone());
+                continue;
+            }
+            let column = Column {
+                source: (name.as_str() != header).then(|| header.clone()),
+                name,
+                column_type: ColumnType::String,
+                required: false,
+                max_length: None,
+                pattern: None,
+                allowed_values: None,
+            };
+            self.columns.push(column.clone());
+            evolution.added.push(column);
+        }
+        evolution
+    }
+
     /// Checks the rules a schema must satisfy; errors name the field as
     /// `schema.columns[i].…`.
     pub fn validate(&self) -> Result<(), DomainError> {
@@ -150,7 +225,7 @@ impl Schema {
                         format!("must be 1 to {MAX_SOURCE_CHARS} characters"),
                     ));
                 }
-                if source.chars().any(|c| c.is_control() || c == '\u{FFFD}') {
+                if !is_valid_source(source) {
                     return Err(DomainError::field(
                         at("source"),
                         "must not contain control characters",

@@ -52,6 +52,10 @@ pub mod messages {
     pub const JSON: &str = "Invalid JSON";
     /// A JSON Lines record that is not an object.
     pub const JSON_OBJECT: &str = "Expected a JSON object";
+    /// A value of a `json` column that is not JSON text.
+    pub const JSON_VALUE: &str = "Expected JSON";
+    /// A `json` value with a `\u0000` escape, which `jsonb` cannot hold.
+    pub const JSON_NUL: &str = "JSON with a \\u0000 escape (jsonb cannot hold it)";
 }
 
 /// The message for a value longer than `maxLength`.
@@ -104,6 +108,8 @@ pub struct FieldMapping {
     expected_fields: Option<usize>,
     /// Field index per schema column; `None` when the file lacks the column.
     index: Vec<Option<usize>>,
+    /// Header fields no schema column reads: their position and name.
+    extra: Vec<(usize, String)>,
 }
 
 impl FieldMapping {
@@ -112,6 +118,7 @@ impl FieldMapping {
         Self {
             expected_fields: Some(schema.columns.len()),
             index: (0..schema.columns.len()).map(Some).collect(),
+            extra: Vec::new(),
         }
     }
 
@@ -136,11 +143,18 @@ impl FieldMapping {
                 }
                 found
             })
+            .collect::<Vec<_>>();
+        let extra = header
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !index.contains(&Some(*i)))
+            .map(|(i, h)| (i, h.clone()))
             .collect();
         (
             Self {
                 expected_fields: Some(header.len()),
                 index,
+                extra,
             },
             missing,
         )
@@ -149,10 +163,7 @@ impl FieldMapping {
     /// The header fields (by position) that feed no schema column: columns
     /// a file adds to the schema. Empty without a header.
     pub fn unmatched_fields(&self) -> Vec<usize> {
-        let width = self.expected_fields.unwrap_or(0);
-        (0..width)
-            .filter(|i| !self.index.contains(&Some(*i)))
-            .collect()
+        self.extra.iter().map(|(i, _)| *i).collect()
     }
 
     /// JSON Lines: values are looked up by column `source`, else by name.
@@ -160,6 +171,7 @@ impl FieldMapping {
         Self {
             expected_fields: None,
             index: vec![None; schema.columns.len()],
+            extra: Vec::new(),
         }
     }
 }
@@ -168,6 +180,9 @@ impl FieldMapping {
 #[derive(Debug, Clone)]
 pub struct CompiledSchema {
     columns: Vec<CompiledColumn>,
+    /// Under `schemaDrift: rescue`, the header names and members the columns
+    /// read; every other field of a row is rescued.
+    rescue: Option<HashSet<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,12 +225,55 @@ impl CompiledSchema {
                 })
             })
             .collect::<Result<Vec<_>, DomainError>>()?;
-        Ok(Self { columns })
+        Ok(Self {
+            columns,
+            rescue: None,
+        })
     }
 
-    /// Number of columns.
+    /// Rescues what no column reads (`schemaDrift: rescue`): each valid row
+    /// gets one more value after its columns, a JSON object of the header
+    /// fields (CSV, as strings) or members (JSON Lines, as they are) that no
+    /// schema column reads, or NULL when there are none. NUL characters,
+    /// which `jsonb` cannot hold, become U+FFFD; bytes that are not UTF-8
+    /// are replaced likewise.
+    ///
+    /// ```
+    /// use sluice_domain::format::{FieldsRef, RecordBody};
+    /// use sluice_domain::schema::Schema;
+    /// use sluice_domain::validation::{CompiledSchema, FieldMapping, ValidBatch};
+    ///
+    /// let schema: Schema =
+    ///     serde_json::from_str(r#"{"columns": [{"name": "id", "type": "integer"}]}"#)?;
+    /// let compiled = CompiledSchema::new(&schema)?.rescuing();
+    /// let header = ["id".to_owned(), "phone".to_owned()];
+    /// let (mapping, _) = FieldMapping::from_header(&schema, &header);
+    /// let mut batch = ValidBatch::new(compiled.width());
+    /// let mut errors = Vec::new();
+    /// let fields = RecordBody::Fields(FieldsRef::new(b"7555-0100", &[1, 9]));
+    /// assert!(compiled.check_record(1, fields, &mapping, &mut batch, &mut errors));
+    /// let (_, values) = batch.rows().next().expect("a row");
+    /// assert_eq!(
+    ///     values.iter().collect::<Vec<_>>(),
+    ///     [Some("7"), Some(r#"{"phone":"555-0100"}"#)]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn rescuing(mut self) -> Self {
+        let known = self
+            .columns
+            .iter()
+            .map(|c| c.source_name().to_owned())
+            .collect();
+        self.rescue = Some(known);
+        self
+    }
+
+    /// Values per valid row: one per column, plus the rescued fields when
+    /// [`Self::rescuing`].
     pub fn width(&self) -> usize {
-        self.columns.len()
+        self.columns.len() + usize::from(self.rescue.is_some())
     }
 
     /// Validates one decoded record. A valid row is appended to `batch`; every
@@ -337,6 +395,9 @@ impl CompiledSchema {
                 )),
             }
         }
+        if self.rescue.is_some() {
+            batch.push_value(rescued_fields(&fields, &mapping.extra).as_deref());
+        }
         self.end_row(row, before, mark, batch, errors)
     }
 
@@ -372,7 +433,12 @@ impl CompiledSchema {
         let before = errors.len();
         let mark = batch.begin_row();
         for col in &self.columns {
-            let text = map.get(col.source_name()).and_then(json_value_text);
+            let member = map.get(col.source_name());
+            let text = match (col.column_type, member) {
+                // A `json` column takes the member itself, strings included.
+                (ColumnType::Json, Some(v)) if !v.is_null() => Some(Cow::Owned(v.to_string())),
+                (_, member) => member.and_then(json_value_text),
+            };
             match col.check(text.as_deref()) {
                 Ok(v) => batch.push_value(v.as_deref()),
                 Err(msg) => errors.push(RowError::new(
@@ -382,6 +448,16 @@ impl CompiledSchema {
                     msg,
                 )),
             }
+        }
+        if let Some(known) = &self.rescue {
+            let rescued: serde_json::Map<String, serde_json::Value> = map
+                .into_iter()
+                .filter(|(k, _)| !known.contains(k))
+                .map(|(k, v)| (without_nul(&k), json_without_nul(v)))
+                .collect();
+            let text =
+                (!rescued.is_empty()).then(|| serde_json::Value::Object(rescued).to_string());
+            batch.push_value(text.as_deref());
         }
         self.end_row(row, before, mark, batch, errors)
     }
@@ -401,6 +477,47 @@ impl CompiledSchema {
             batch.rollback_row(mark);
             false
         }
+    }
+}
+
+/// The rescued fields of a CSV record: a JSON object of the `extra` header
+/// fields and their values (strings), `None` when the header has none.
+fn rescued_fields(fields: &FieldsRef<'_>, extra: &[(usize, String)]) -> Option<String> {
+    if extra.is_empty() {
+        return None;
+    }
+    let members: serde_json::Map<String, serde_json::Value> = extra
+        .iter()
+        .map(|(i, name)| {
+            let value = String::from_utf8_lossy(fields.get(*i).unwrap_or_default());
+            (
+                without_nul(name),
+                serde_json::Value::String(without_nul(&value)),
+            )
+        })
+        .collect();
+    Some(serde_json::Value::Object(members).to_string())
+}
+
+/// `s` with NUL characters, which PostgreSQL's text and `jsonb` cannot
+/// hold, replaced by U+FFFD.
+fn without_nul(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
+/// `value` with every NUL character in its strings and member names replaced.
+fn json_without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(without_nul(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(json_without_nul).collect()),
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (without_nul(&k), json_without_nul(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -491,6 +608,37 @@ pub fn check_type(t: ColumnType, v: &str) -> Result<Cow<'_, str>, Cow<'static, s
         }
         ColumnType::Email => ok(is_email(v), messages::EMAIL),
         ColumnType::Uuid => ok(is_uuid(v), messages::UUID),
+        ColumnType::Json => check_json_text(v).map(|()| Cow::Borrowed(v)),
+    }
+}
+
+/// Whether `v` is JSON text `jsonb` can store: it parses, and no string in
+/// it holds U+0000 (`jsonb` refuses `\u0000`).
+fn check_json_text(v: &str) -> Result<(), Cow<'static, str>> {
+    if !v.contains("\\u0000") {
+        return serde_json::from_str::<serde::de::IgnoredAny>(v)
+            .map(|_| ())
+            .map_err(|_| messages::JSON_VALUE.into());
+    }
+    // Rare: `\u0000` may also be an escaped backslash before `u0000`, so
+    // only a full parse tells.
+    let value: serde_json::Value =
+        serde_json::from_str(v).map_err(|_| Cow::Borrowed(messages::JSON_VALUE))?;
+    if holds_nul(&value) {
+        Err(messages::JSON_NUL.into())
+    } else {
+        Ok(())
+    }
+}
+
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(members) => members
+            .iter()
+            .any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 

@@ -23,8 +23,8 @@ use crate::error::{DbError, DbResult, IntoCommit, IntoStore};
 use crate::failpoint::CommitStage;
 use crate::loader::swap_shadow;
 use crate::rows::{
-    PartitionRow, RunSummaryRow, from_json, int4, int8, partitions_that_can_become, ts, uint4,
-    uint8,
+    PartitionRow, RunSummaryRow, from_json, int4, int8, partitions_that_can_become, to_json, ts,
+    uint4, uint8,
 };
 use crate::schema::{
     partition_leases, partitions, revisits, run_files, run_leases, run_summaries, runs,
@@ -300,6 +300,12 @@ impl WorkQueue for PgStore {
                 ))
                 .execute(conn)
                 .await?;
+            if let Some(spec) = &result.spec {
+                diesel::update(runs::table.find(&id))
+                    .set(runs::spec.eq(to_json(spec, "pipeline")?))
+                    .execute(conn)
+                    .await?;
+            }
             insert_files(conn, &id, &result.files).await?;
             let parts: Vec<PartitionRow> = result
                 .partitions

@@ -13,7 +13,7 @@ use sluice_domain::validation::{CompiledSchema, FieldMapping};
 use super::Engine;
 use crate::AppError;
 use crate::ports::{LoadTarget, ObjectSource, SourceFile};
-use crate::reading::{mappings, open_connector, schema_with_required_keys};
+use crate::reading::{compiled_schema, mappings, open_connector};
 
 /// A run's definition, files, compiled schema, destination and source.
 pub(crate) struct RunContext {
@@ -102,7 +102,7 @@ impl Engine {
         let source = open_connector(&self.ports, spec.connector_id, None)
             .await?
             .source;
-        let schema = CompiledSchema::new(&schema_with_required_keys(&spec))?;
+        let schema = compiled_schema(&spec)?;
         let target = LoadTarget::new(run_id, &spec, self.lineage(pipeline, run_id).await?);
         Ok(RunContext {
             run_id,

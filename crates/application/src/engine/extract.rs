@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use sluice_domain::pipeline::SchemaDrift;
-use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition};
+use sluice_domain::pipeline::{PipelineSpec, SchemaDrift};
+use sluice_domain::run::{LogEntry, LogStage, RowIndex, SourcePosition, storable_text};
+use sluice_domain::schema::Column;
 
 use super::Engine;
 use super::lease::{Claimed, LeaseKeeper};
@@ -24,6 +25,15 @@ use crate::reading::{
 /// Entries kept by the row index while counting: bounds its memory while
 /// still cutting partitions within 1/32768 of the ideal size.
 const ROW_INDEX_CAPACITY: usize = 32_768;
+
+/// What the headers of a run's files say.
+#[derive(Default)]
+struct CheckedHeaders {
+    /// Log entries (stage `drift`).
+    log: Vec<LogEntry>,
+    /// Header fields no schema column reads, across the files.
+    added: Vec<String>,
+}
 
 /// Why an extraction stopped: the run must fail with this message.
 struct ExtractFailure(String);
@@ -128,8 +138,8 @@ impl<'a> Extraction<'a> {
     async fn result(&self) -> Result<Option<ExtractionResult>, ExtractFailure> {
         let spec = &self.claim.spec;
         let source = self.open_source().await?;
-        let target = LoadTarget::new(self.claim.run.id, spec, vec![self.claim.run.id]);
         if self.claim.resume {
+            let target = LoadTarget::new(self.claim.run.id, spec, vec![self.claim.run.id]);
             let files = self
                 .engine
                 .ports
@@ -156,6 +166,7 @@ impl<'a> Extraction<'a> {
                 partitions: Vec::new(),
                 total_rows: 0,
                 log,
+                spec: None,
             }));
         }
         let (total, index) = self.count_rows(&source.source, &mut files).await?;
@@ -163,14 +174,113 @@ impl<'a> Extraction<'a> {
             "Read {total} rows from source ({} files)",
             files.len()
         )));
-        log.extend(self.header_warnings(&files)?);
+        let headers = self.check_headers(&files)?;
+        log.extend(headers.log);
+        let evolved = self.evolve(&headers.added, &mut log).await?;
+        let run_spec = evolved.as_ref().unwrap_or(spec);
+        let target = LoadTarget::new(self.claim.run.id, run_spec, vec![self.claim.run.id]);
         self.prepare(&target).await?;
         Ok(Some(ExtractionResult {
             partitions: index.cut(total, spec.partitions),
             files,
             total_rows: total,
             log,
+            spec: evolved,
         }))
+    }
+
+    /// Under `schemaDrift: evolve`, the run's definition with a nullable
+    /// `string` column for each of `added` (header fields no column reads,
+    /// across the run's files), recorded in the pipeline's definition too so
+    /// later runs and retries read them; `None` when nothing changes.
+    async fn evolve(
+        &self,
+        added: &[String],
+        log: &mut Vec<LogEntry>,
+    ) -> Result<Option<PipelineSpec>, ExtractFailure> {
+        let spec = &self.claim.spec;
+        if spec.schema_drift != SchemaDrift::Evolve || added.is_empty() {
+            return Ok(None);
+        }
+        let mut evolved = spec.clone();
+        let evolution = evolved.schema.evolve(added);
+        let drift_entry = |message| LogEntry {
+            stage: LogStage::Drift,
+            ..self.log(message)
+        };
+        if !evolution.left_out.is_empty() {
+            let names: Vec<String> = evolution
+                .left_out
+                .iter()
+                .map(|h| storable_text(h).chars().take(200).collect())
+                .collect();
+            log.push(drift_entry(format!(
+                "Columns not added to the schema (a name with control characters or over {} \
+                 characters, or no room for more columns), not loaded: {}",
+                sluice_domain::schema::MAX_SOURCE_CHARS,
+                names.join(", ")
+            )));
+        }
+        if evolution.added.is_empty() {
+            return Ok(None);
+        }
+        evolved
+            .validate()
+            .map_err(|e| ExtractFailure(format!("{DRIFT_FAILURE_PREFIX}the run's files: the schema cannot take their added columns ({e})")))?;
+        self.record_evolution(&evolution.added).await?;
+        let names: Vec<String> = evolution
+            .added
+            .iter()
+            .map(|c| match &c.source {
+                Some(source) => format!("{} (from \"{source}\")", c.name),
+                None => c.name.to_string(),
+            })
+            .collect();
+        log.push(drift_entry(format!(
+            "Schema evolved (schemaDrift: evolve): added nullable string column{} {} to the \
+             pipeline's schema and to table {}",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            spec.destination.table
+        )));
+        Ok(Some(evolved))
+    }
+
+    /// Adds `columns` to the pipeline's stored schema, except those it has
+    /// by now (a retry of this extraction, or an edit since the run began).
+    async fn record_evolution(&self, columns: &[Column]) -> Result<(), ExtractFailure> {
+        let pipelines = &self.engine.ports.pipelines;
+        let mut pipeline = pipelines
+            .get_pipeline(self.claim.run.pipeline_id)
+            .await
+            .map_err(AppError::from)?;
+        let before = pipeline.spec.schema.columns.len();
+        for column in columns {
+            let known = pipeline
+                .spec
+                .schema
+                .columns
+                .iter()
+                .any(|c| c.name == column.name || c.source_name() == column.source_name());
+            if !known {
+                pipeline.spec.schema.columns.push(column.clone());
+            }
+        }
+        if pipeline.spec.schema.columns.len() == before {
+            return Ok(());
+        }
+        pipeline.spec.validate().map_err(|e| {
+            ExtractFailure(format!(
+                "{DRIFT_FAILURE_PREFIX}the run's files: the pipeline's schema cannot take their \
+                 added columns ({e})"
+            ))
+        })?;
+        pipeline.updated_at = self.engine.ports.clock.now();
+        pipelines
+            .update_pipeline(&pipeline)
+            .await
+            .map_err(AppError::from)?;
+        Ok(())
     }
 
     /// The run's source, or the message the run fails with.
@@ -189,21 +299,23 @@ impl<'a> Extraction<'a> {
             })
     }
 
-    /// The log entries of headers lacking schema columns or adding others; a
-    /// header sharing none fails the run, and so does any difference under
-    /// `schemaDrift: fail` (before anything is loaded).
-    fn header_warnings(&self, files: &[SourceFile]) -> Result<Vec<LogEntry>, ExtractFailure> {
+    /// The log entries of headers lacking schema columns or adding others,
+    /// and the added header fields (first seen first); a header sharing none
+    /// fails the run, and so does any difference under `schemaDrift: fail`
+    /// (before anything is loaded).
+    fn check_headers(&self, files: &[SourceFile]) -> Result<CheckedHeaders, ExtractFailure> {
         let spec = &self.claim.spec;
+        let mut checked = CheckedHeaders::default();
         if !spec.has_header() {
-            return Ok(Vec::new());
+            return Ok(checked);
         }
-        let mut log = Vec::new();
+        let log = &mut checked.log;
         for f in files {
             // An empty (0-byte) file has no header line and no rows: there
             // is nothing to check, and it completes with 0 rows as a
             // header-only file does (the dry run treats it alike).
             let Some(header) = &f.header else { continue };
-            let check = check_header(spec, &f.key, header).1;
+            let (mapping, check) = check_header(spec, &f.key, header);
             if let HeaderCheck::SharesNothing(message) = check {
                 return Err(ExtractFailure(message));
             }
@@ -218,11 +330,18 @@ impl<'a> Extraction<'a> {
             if let HeaderCheck::Lacks(message) = check {
                 log.push(drift_entry(message));
             }
-            if let Some(message) = drift.ignored(&f.key) {
+            if let Some(message) = drift.added_entry(&f.key, spec.schema_drift) {
                 log.push(drift_entry(message));
             }
+            for field in mapping.unmatched_fields() {
+                if let Some(name) = header.get(field) {
+                    if !checked.added.contains(name) {
+                        checked.added.push(name.clone());
+                    }
+                }
+            }
         }
-        Ok(log)
+        Ok(checked)
     }
 
     /// The files a fresh run reads: the listing minus the ledger (see

@@ -113,6 +113,34 @@ impl Harness {
             .expect("pipeline")
     }
 
+    async fn try_pipeline(
+        &self,
+        strategy: &str,
+        extra: serde_json::Value,
+    ) -> Result<Pipeline, crate::AppError> {
+        let connector = self
+            .app
+            .create_connector(
+                &self.admin,
+                from_json(json!({"name": "mem", "type": "s3", "config": {"bucket": "b"}}))
+                    .expect("spec"),
+            )
+            .await
+            .expect("connector");
+        let mut spec = json!({
+            "name": "customers",
+            "connectorId": connector.id,
+            "source": {"prefix": "in/", "pattern": "*.csv"},
+            "schema": {"columns": [{"name": "id", "type": "integer"}]},
+            "destination": {"table": "customers"},
+            "loadStrategy": strategy
+        });
+        crate::usecases::merge_patch(&mut spec, &extra);
+        self.app
+            .create_pipeline(&self.admin, from_json(spec)?)
+            .await
+    }
+
     async fn run_to_end(&self, pipeline: PipelineId) -> RunId {
         self.run_to_end_with(pipeline, RunRequest::default()).await
     }
@@ -1609,4 +1637,156 @@ async fn drift_ignore_loads_and_logs_both_columns() {
     assert_eq!(drift, 2, "both entries are drift events");
     let metrics = h.app.metrics_snapshot().await.expect("metrics");
     assert_eq!(metrics.drift_events, 2);
+}
+
+/// `schemaDrift: rescue` keeps the added column's values, per row, in the
+/// `_sluice_rescued` column: a JSON object for the rows of the file that has
+/// it, NULL for the others; the log says where they went.
+#[tokio::test]
+async fn drift_rescue_keeps_added_values_for_exactly_the_rows_that_had_them() {
+    let h = harness(10);
+    drifting_files(&h);
+    let p = h
+        .pipeline("append", json!({"schemaDrift": "rescue", "partitions": 1}))
+        .await;
+    let run_id = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.counters.loaded, 3);
+    let rows = h.store.table_rows("customers").await.expect("table");
+    let rescued: Vec<(u64, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.row, r.values.get(3).cloned().flatten()))
+        .collect();
+    assert_eq!(
+        rescued,
+        [
+            (1, None),
+            (2, None),
+            (3, Some(r#"{"email":"cy@example.com"}"#.to_owned()))
+        ]
+    );
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    let messages: Vec<&str> = progress.log.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages.contains(
+            &"File in/b.csv has columns not in the schema, kept per row in _sluice_rescued: email"
+        ),
+        "{messages:?}"
+    );
+    let dry = h.app.dry_run(&h.admin, p.id, None).await.expect("dry run");
+    assert!(
+        dry.warnings
+            .iter()
+            .any(|w| w.contains("kept per row in _sluice_rescued")),
+        "{:?}",
+        dry.warnings
+    );
+}
+
+/// `schemaDrift: evolve` adds the added column to the pipeline's schema (its
+/// stored definition) and to the table before loading, named as inference
+/// would name it and reading the header by `source`; its values load.
+#[tokio::test]
+async fn drift_evolve_adds_the_column_to_the_definition_and_loads_it() {
+    let h = harness(10);
+    h.source
+        .put("in/a.csv", "id,name,age\n1,ann,10\n2,bob,20\n".to_owned());
+    h.source
+        .put("in/b.csv", "id,name,Phone No\n3,cy,555-0100\n".to_owned());
+    let p = h
+        .pipeline("append", json!({"schemaDrift": "evolve", "partitions": 2}))
+        .await;
+    let run_id = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, run_id).await.expect("run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.counters.loaded, 3);
+    let stored = h.app.get_pipeline(&h.admin, p.id).await.expect("pipeline");
+    let columns = serde_json::to_value(&stored.spec.schema).expect("json")["columns"].clone();
+    assert_eq!(
+        columns[3],
+        json!({"name": "phone_no", "source": "Phone No", "type": "string", "required": false})
+    );
+    assert_eq!(stored.spec.schema.columns.len(), 4);
+    let rows = h.store.table_rows("customers").await.expect("table");
+    let phones: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| r.values.get(3).cloned().flatten())
+        .collect();
+    assert_eq!(phones, [None, None, Some("555-0100".to_owned())]);
+    let progress = h
+        .app
+        .run_progress(&h.admin, p.id, run_id)
+        .await
+        .expect("progress");
+    let evolved: Vec<&str> = progress
+        .log
+        .iter()
+        .filter(|e| e.stage == LogStage::Drift && e.message.starts_with("Schema evolved"))
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(
+        evolved,
+        [
+            "Schema evolved (schemaDrift: evolve): added nullable string column phone_no (from \"Phone No\") to the pipeline's schema and to table customers"
+        ]
+    );
+    // A later file with the same header: nothing more to add, and the
+    // column loads as any other.
+    h.source
+        .put("in/c.csv", "id,name,Phone No\n4,di,555-0199\n".to_owned());
+    let second = h.run_to_end(p.id).await;
+    let run = h.app.get_run(&h.admin, p.id, second).await.expect("run");
+    assert_eq!((run.status, run.counters.loaded), (RunStatus::Completed, 1));
+    let stored_again = h.app.get_pipeline(&h.admin, p.id).await.expect("pipeline");
+    assert_eq!(stored_again.spec.schema.columns.len(), 4);
+    let rows = h.store.table_rows("customers").await.expect("table");
+    assert!(
+        rows.iter()
+            .any(|r| r.values.get(3).cloned().flatten().as_deref() == Some("555-0199")),
+        "{rows:?}"
+    );
+}
+
+/// A drift policy the source cannot apply is refused when the pipeline is
+/// written, naming the field.
+#[tokio::test]
+async fn drift_policies_a_source_cannot_apply_are_refused() {
+    let h = harness(10);
+    for (extra, refused) in [
+        (
+            json!({"schemaDrift": "fail", "source": {"format": "jsonl", "pattern": "*.jsonl"}}),
+            true,
+        ),
+        (
+            json!({"schemaDrift": "evolve", "source": {"format": "jsonl", "pattern": "*.jsonl"}}),
+            true,
+        ),
+        (
+            json!({"schemaDrift": "rescue", "source": {"format": "jsonl", "pattern": "*.jsonl"}}),
+            false,
+        ),
+        (
+            json!({"schemaDrift": "rescue", "source": {"csv": {"header": false}}}),
+            true,
+        ),
+        (
+            json!({"schemaDrift": "ignore", "source": {"csv": {"header": false}}}),
+            false,
+        ),
+    ] {
+        let got = h.try_pipeline("append", extra.clone()).await;
+        match (got, refused) {
+            (Err(crate::AppError::Invalid { field, message }), true) => {
+                assert_eq!(field, "schemaDrift", "{extra}");
+                assert!(message.contains("does not apply"), "{message}");
+            }
+            (Ok(_), false) => {}
+            (other, _) => panic!("{extra}: {other:?}"),
+        }
+    }
 }

@@ -38,7 +38,7 @@ impl LoadTarget {
         Self {
             run_id,
             table: spec.destination.table.clone(),
-            schema: spec.schema.clone(),
+            schema: spec.load_schema(),
             key_columns: spec.destination.key_columns.clone(),
             strategy: spec.load_strategy,
             lineage,

@@ -97,6 +97,9 @@ pub struct ExtractionResult {
     pub total_rows: u64,
     /// Log entries to append (e.g. `Read N rows from source`).
     pub log: Vec<LogEntry>,
+    /// The definition the run executes from now on, when extraction changed
+    /// it (`schemaDrift: evolve` added columns); `None` keeps the claim's.
+    pub spec: Option<PipelineSpec>,
 }
 
 /// A partition claimed for loading.

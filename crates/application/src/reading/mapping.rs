@@ -2,11 +2,14 @@
 //! each file (by header name, by position, or by JSON member), and what a
 //! header lacking schema columns means for a run.
 
+use sluice_domain::DomainError;
+use sluice_domain::ddl::RESCUED_COLUMN;
 use sluice_domain::format::RecordFormat;
 use sluice_domain::pipeline::PipelineSpec;
+use sluice_domain::pipeline::SchemaDrift;
 use sluice_domain::run::storable_text;
 use sluice_domain::schema::Schema;
-use sluice_domain::validation::FieldMapping;
+use sluice_domain::validation::{CompiledSchema, FieldMapping};
 
 use crate::ports::SourceFile;
 
@@ -20,6 +23,17 @@ pub(crate) fn schema_with_required_keys(spec: &PipelineSpec) -> Schema {
         }
     }
     schema
+}
+
+/// The schema a run validates rows with: key columns required, and under
+/// `schemaDrift: rescue` the fields no column reads kept as one more value.
+pub(crate) fn compiled_schema(spec: &PipelineSpec) -> Result<CompiledSchema, DomainError> {
+    let compiled = CompiledSchema::new(&schema_with_required_keys(spec))?;
+    Ok(if spec.schema_drift == SchemaDrift::Rescue {
+        compiled.rescuing()
+    } else {
+        compiled
+    })
 }
 
 /// The field mapping of each file (by header name for CSV with a header).
@@ -138,11 +152,17 @@ impl HeaderDrift {
         )
     }
 
-    /// The log entry of a run that ignores added columns, if any.
-    pub(crate) fn ignored(&self, key: &str) -> Option<String> {
+    /// What a run does with the added columns, if any, under `policy`
+    /// (other than `fail`): the log entry saying it.
+    pub(crate) fn added_entry(&self, key: &str, policy: SchemaDrift) -> Option<String> {
+        let what = match policy {
+            SchemaDrift::Rescue => format!("kept per row in {RESCUED_COLUMN}"),
+            SchemaDrift::Evolve => "added to the schema as nullable string columns".to_owned(),
+            SchemaDrift::Ignore | SchemaDrift::Fail => "not loaded".to_owned(),
+        };
         (!self.added.is_empty()).then(|| {
             format!(
-                "File {key} has columns not in the schema, not loaded: {}",
+                "File {key} has columns not in the schema, {what}: {}",
                 self.added.join(", ")
             )
         })

@@ -14,8 +14,7 @@ mod selection;
 pub use files::FileListing;
 pub(crate) use files::{list_source_files, listed_files, no_files_message};
 pub(crate) use mapping::{
-    DRIFT_FAILURE_PREFIX, HeaderCheck, HeaderDrift, check_header, mappings,
-    schema_with_required_keys,
+    DRIFT_FAILURE_PREFIX, HeaderCheck, HeaderDrift, check_header, compiled_schema, mappings,
 };
 pub(crate) use open::{ConnectorSource, OpenError, open_connector, open_known};
 pub use reader::{ReadItem, RecordMeta, RecordReader};

@@ -16,7 +16,7 @@ use crate::engine::check_record;
 use crate::ports::SourceFile;
 use crate::reading::{
     ConnectorSource, HeaderCheck, HeaderDrift, OpenError, ReadItem, RecordMeta, RecordReader,
-    check_header, list_source_files, mappings, open_connector, schema_with_required_keys,
+    check_header, compiled_schema, list_source_files, mappings, open_connector,
 };
 
 /// Rows a dry run reads when the caller does not say.
@@ -117,7 +117,7 @@ impl DryRun {
             1,
         );
         Ok(Self {
-            schema: CompiledSchema::new(&schema_with_required_keys(&spec))?,
+            schema: compiled_schema(&spec)?,
             per_file: mappings(&spec, &files),
             fallback: FieldMapping::positional(&spec.schema),
             report: DryRunReport {
@@ -199,7 +199,9 @@ impl DryRun {
                 if let HeaderCheck::Lacks(message) = check {
                     self.report.warnings.push(message);
                 }
-                if let Some(message) = drift.ignored(self.key(file_index)) {
+                if let Some(message) =
+                    drift.added_entry(self.key(file_index), self.spec.schema_drift)
+                {
                     self.report.warnings.push(message);
                 }
             }

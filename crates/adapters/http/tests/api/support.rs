@@ -390,6 +390,7 @@ impl RunDriver<'_> {
                 message: format!("Read {total} rows from source"),
                 timestamp: now,
             }],
+            spec: None,
         };
         store
             .complete_extraction(&claim, Some(&result), now)

@@ -25,6 +25,7 @@ pub(crate) fn type_oid(t: ColumnType) -> u32 {
         ColumnType::Date => 1082,
         ColumnType::Timestamp => 1184,
         ColumnType::Uuid => 2950,
+        ColumnType::Json => 3802,
     }
 }
 
@@ -114,6 +115,13 @@ pub(crate) fn put_value(
             }
         }
         ColumnType::Number => numeric(buf, v, scratch).ok_or_else(bad)?,
+        // `jsonb`'s binary form: a version byte (1), then the JSON text,
+        // which validation checked and which holds no NUL byte.
+        ColumnType::Json => {
+            put_len(buf, v.len() + 1);
+            buf.put_u8(1);
+            buf.put_slice(v.as_bytes());
+        }
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ fn accepts(existing: &str, t: ColumnType) -> bool {
         ColumnType::Date => existing == "date",
         ColumnType::Timestamp => existing == "timestamp with time zone",
         ColumnType::Uuid => existing == "uuid" || text.contains(&existing),
+        ColumnType::Json => ["jsonb", "json"].contains(&existing) || text.contains(&existing),
     }
 }
 

@@ -222,7 +222,7 @@ async fn binary_copy_stores_what_text_input_would() {
     let db = TestDb::migrated(&SluiceMigrations).await;
     let s = store(&db).await;
     let f = Fixture::new();
-    let cases: [(&str, ColumnType, &str, &[&str]); 8] = [
+    let cases: [(&str, ColumnType, &str, &[&str]); 9] = [
         (
             "n",
             ColumnType::Number,
@@ -323,6 +323,20 @@ async fn binary_copy_stores_what_text_input_would() {
             ColumnType::Email,
             "text",
             &["a@b.example", "first.last+tag@mail.example.org"],
+        ),
+        (
+            "j",
+            ColumnType::Json,
+            "jsonb",
+            &[
+                r#"{"b": [1, 2.50, null], "a": {"é": "\\u0000 is text here"}}"#,
+                "\"a string\"",
+                "12345678901234567890.123",
+                "true",
+                "null",
+                "[]",
+                r#"{"dup": 1, "dup": 2}"#,
+            ],
         ),
     ];
     let schema = Schema {

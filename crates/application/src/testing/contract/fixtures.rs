@@ -212,6 +212,7 @@ impl Fixture {
                 message: format!("Read {total} rows from source"),
                 timestamp: T0,
             }],
+            spec: None,
         }
     }
 

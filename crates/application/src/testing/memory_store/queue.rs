@@ -76,6 +76,9 @@ impl WorkQueue for InMemoryStore {
         rec.extraction = None;
         if let Some(result) = result {
             rec.run.total_rows = Some(result.total_rows);
+            if let Some(spec) = &result.spec {
+                rec.spec = spec.clone();
+            }
             rec.run.partition_count = u32::try_from(result.partitions.len()).unwrap_or(u32::MAX);
             s.files.insert(run_id, result.files.clone());
             let parts = result
