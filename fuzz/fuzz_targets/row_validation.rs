@@ -13,17 +13,6 @@ use sluice_domain::format::{Advance, CsvDialect, Decoder, RecordBody, RecordForm
 use sluice_domain::schema::{ColumnType, Schema};
 use sluice_domain::validation::{CompiledSchema, FieldMapping, ValidBatch, check_type};
 
-const TYPES: [ColumnType; 8] = [
-    ColumnType::String,
-    ColumnType::Integer,
-    ColumnType::Number,
-    ColumnType::Boolean,
-    ColumnType::Date,
-    ColumnType::Timestamp,
-    ColumnType::Email,
-    ColumnType::Uuid,
-];
-
 /// The schema and its compiled form, built once (patterns compile slowly).
 static SCHEMA: LazyLock<Option<(Schema, CompiledSchema)>> = LazyLock::new(|| {
     let schema = schema()?;
@@ -41,6 +30,7 @@ fn schema() -> Option<Schema> {
         {"name": "t", "type": "timestamp"},
         {"name": "e", "type": "email"},
         {"name": "u", "type": "uuid"},
+        {"name": "j", "type": "json"},
         {"name": "p", "type": "string", "pattern": "^[a-z]+[0-9]?$"},
         {"name": "a", "type": "string", "allowedValues": ["x", "é"]}
     ]}))
@@ -75,7 +65,7 @@ fuzz_target!(|input: &[u8]| {
                 let record = decoder.record();
                 if let RecordBody::Fields(fields) = record.body {
                     for value in fields.iter().filter_map(|f| std::str::from_utf8(f).ok()) {
-                        for t in TYPES {
+                        for t in ColumnType::ALL {
                             if let Ok(normal) = check_type(t, value) {
                                 let again = check_type(t, &normal).map(|n| n.into_owned());
                                 assert_eq!(again.as_deref(), Ok(&*normal), "{t:?} {value:?}");

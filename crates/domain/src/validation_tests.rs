@@ -740,3 +740,129 @@ fn is_email_agrees_with_its_reference_definition() {
         assert_eq!(is_email(v), is_email_reference(v), "{v:?}");
     }
 }
+
+#[test]
+fn json_values() {
+    accepts(
+        ColumnType::Json,
+        &[
+            r#"{"a": [1, 2.5, null]}"#,
+            "\"text\"",
+            "12",
+            "true",
+            "null",
+            "[]",
+            r#"{"k": "\\u0000 is a backslash and text here"}"#,
+        ],
+    );
+    rejects(
+        ColumnType::Json,
+        &["{", "abc", "{'a': 1}", "[1,]"],
+        messages::JSON_VALUE,
+    );
+    rejects(
+        ColumnType::Json,
+        &[r#"{"k": "a\u0000b"}"#, r#"["\u0000"]"#, r#"{"\u0000": 1}"#],
+        messages::JSON_NUL,
+    );
+}
+
+fn schema_of(columns: &[(&str, ColumnType)]) -> Schema {
+    Schema {
+        columns: columns
+            .iter()
+            .map(|(name, t)| Column {
+                name: Identifier::parse(name).expect("identifier"),
+                ..column(*t)
+            })
+            .collect(),
+    }
+}
+
+/// The values of the one valid row `body` gives.
+fn row_values(
+    compiled: &CompiledSchema,
+    mapping: &FieldMapping,
+    body: RecordBody<'_>,
+) -> Vec<Option<String>> {
+    let mut batch = ValidBatch::new(compiled.width());
+    let mut errors = Vec::new();
+    assert!(
+        compiled.check_record(1, body, mapping, &mut batch, &mut errors),
+        "{errors:?}"
+    );
+    let (_, values) = batch.rows().next().expect("a row");
+    values.iter().map(|v| v.map(str::to_owned)).collect()
+}
+
+#[test]
+fn a_json_column_takes_a_json_lines_member_as_it_is() {
+    let schema = schema_of(&[("id", ColumnType::Integer), ("doc", ColumnType::Json)]);
+    let compiled = CompiledSchema::new(&schema).expect("schema");
+    let mapping = FieldMapping::by_name(&schema);
+    let line = br#"{"id": 1, "doc": {"b": [true]}}"#;
+    assert_eq!(
+        row_values(&compiled, &mapping, RecordBody::Json(line)),
+        [Some("1".into()), Some(r#"{"b":[true]}"#.into())]
+    );
+    let line = br#"{"id": 2, "doc": "plain"}"#;
+    assert_eq!(
+        row_values(&compiled, &mapping, RecordBody::Json(line)),
+        [Some("2".into()), Some("\"plain\"".into())],
+        "a string member is JSON text too"
+    );
+    let line = br#"{"id": 3, "doc": null}"#;
+    assert_eq!(
+        row_values(&compiled, &mapping, RecordBody::Json(line)),
+        [Some("3".into()), None]
+    );
+}
+
+#[test]
+fn rescue_keeps_unread_csv_fields_with_nul_and_bad_utf8_replaced() {
+    let schema = schema_of(&[("id", ColumnType::Integer)]);
+    let compiled = CompiledSchema::new(&schema).expect("schema").rescuing();
+    assert_eq!(compiled.width(), 2);
+    let header = ["id".to_owned(), "a\0b".to_owned(), "note".to_owned()];
+    let (mapping, _) = FieldMapping::from_header(&schema, &header);
+    let bytes = b"7x\0y\xff";
+    let fields = RecordBody::Fields(FieldsRef::new(bytes, &[1, 4, 5]));
+    let values = row_values(&compiled, &mapping, fields);
+    assert_eq!(values[0].as_deref(), Some("7"));
+    let rescued: serde_json::Value =
+        serde_json::from_str(values[1].as_deref().expect("rescued")).expect("json");
+    assert_eq!(
+        rescued,
+        serde_json::json!({"a\u{FFFD}b": "x\u{FFFD}y", "note": "\u{FFFD}"})
+    );
+    // A header every field of which a column reads rescues nothing.
+    let (mapping, _) = FieldMapping::from_header(&schema, &["id".to_owned()]);
+    let fields = RecordBody::Fields(FieldsRef::new(b"8", &[1]));
+    assert_eq!(
+        row_values(&compiled, &mapping, fields),
+        [Some("8".into()), None]
+    );
+}
+
+#[test]
+fn rescue_keeps_unread_json_lines_members_as_they_are() {
+    let schema = schema_of(&[("id", ColumnType::Integer)]);
+    let compiled = CompiledSchema::new(&schema).expect("schema").rescuing();
+    let mapping = FieldMapping::by_name(&schema);
+    let line = br#"{"id": 1, "tags": ["a", {"n": 2}], "s": "x\u0000"}"#;
+    let values = row_values(&compiled, &mapping, RecordBody::Json(line));
+    let rescued: serde_json::Value =
+        serde_json::from_str(values[1].as_deref().expect("rescued")).expect("json");
+    assert_eq!(
+        rescued,
+        serde_json::json!({"tags": ["a", {"n": 2}], "s": "x\u{FFFD}"})
+    );
+    let values = row_values(&compiled, &mapping, RecordBody::Json(br#"{"id": 2}"#));
+    assert_eq!(values, [Some("2".into()), None]);
+    // Without rescue the row has only its columns.
+    let plain = CompiledSchema::new(&schema).expect("schema");
+    assert_eq!(
+        row_values(&plain, &mapping, RecordBody::Json(line)),
+        [Some("1".into())]
+    );
+}
