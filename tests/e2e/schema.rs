@@ -600,6 +600,41 @@ async fn drift_rescue_keeps_added_values_and_evolve_adds_the_columns() {
         ]
     );
 
+    // The keyed and the replacing loads carry the column through their
+    // staging table and their shadow table alike.
+    for (table, strategy) in [
+        ("drift_rescue_upsert", "upsert"),
+        ("drift_rescue_replace", "replace"),
+    ] {
+        let mut spec = drift_pipeline(&connector, table, Some("rescue"));
+        spec["loadStrategy"] = json!(strategy);
+        spec["destination"]["keyColumns"] = json!(["id"]);
+        let pipeline = api.pipeline(spec).await;
+        let run = api.start_run(&pipeline).await;
+        let p = api
+            .wait_terminal(&pipeline, &run, Duration::from_secs(60))
+            .await;
+        assert_eq!(p["status"], "completed", "{strategy}: {p}");
+        let rows = sql
+            .query(
+                &format!("SELECT id, _sluice_rescued ->> 'email' FROM public.{table} ORDER BY id"),
+                &[],
+            )
+            .await
+            .expect("read");
+        let got: Vec<(i64, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(
+            got,
+            [
+                (1, None),
+                (2, None),
+                (3, Some("cy@example.com".into())),
+                (4, Some("di@example.com".into())),
+            ],
+            "{strategy}"
+        );
+    }
+
     // JSON Lines: members no column reads are rescued as they are.
     bucket
         .put(
