@@ -199,10 +199,19 @@ async function adminJourney(browser) {
   await page.getByRole('heading', { name: 'Edit pipeline' }).waitFor();
   assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), PIPELINE_NAME);
   assert.equal(await page.getByLabel('Column 4 name').inputValue(), 'age');
+  assert.equal(await page.getByLabel('Schema drift').inputValue(), 'ignore');
   await page.getByLabel('Error threshold').fill('1000');
+  // A column's header name (`source`) is kept through an edit.
+  await page.locator('#f-schema-columns-1-source').fill('email');
   await page.getByRole('button', { name: 'Save changes' }).click();
   await page.getByRole('heading', { name: PIPELINE_NAME, level: 1 }).waitFor();
   await page.getByText('1,000 failed rows').waitFor();
+  await page.getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('heading', { name: 'Edit pipeline' }).waitFor();
+  assert.equal(await page.locator('#f-schema-columns-1-source').inputValue(), 'email');
+  await shot(page, 'pipeline-form-1280.png', DESKTOP);
+  await page.getByRole('link', { name: 'Cancel' }).click();
+  await page.getByRole('heading', { name: PIPELINE_NAME, level: 1 }).waitFor();
 
   log('dry run shows counts and first errors');
   await page.getByRole('button', { name: 'Dry run' }).click();

@@ -5,14 +5,20 @@ import { api, can, seg } from './api.js';
 import { go, links } from './router.js';
 import { Field, Loading, Notice, PageHead, useLoad } from './ui.js';
 
-const TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp', 'email', 'uuid'];
+const TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp', 'email', 'uuid', 'json'];
+const DRIFT = [
+  ['ignore', 'ignore: log them'],
+  ['fail', 'fail the run'],
+  ['rescue', 'rescue into _sluice_rescued'],
+  ['evolve', 'evolve: add them as columns'],
+];
 const STRATEGIES = [
   ['append', 'append: insert rows (rows whose key exists are skipped)'],
   ['upsert', 'upsert: insert or update by key'],
   ['replace', 'replace: swap in a fresh table when the run succeeds'],
 ];
 
-const blankColumn = () => ({ name: '', type: 'string', required: false, maxLength: '', pattern: '', allowedValues: '' });
+const blankColumn = () => ({ name: '', source: '', type: 'string', required: false, maxLength: '', pattern: '', allowedValues: '' });
 
 const blank = () => ({
   name: '',
@@ -22,6 +28,7 @@ const blank = () => ({
   schema: { columns: [blankColumn()] },
   destination: { table: '', keyColumns: '' },
   loadStrategy: 'append',
+  schemaDrift: 'ignore',
   partitions: '4',
   maxErrors: '',
   polling: { enabled: false, intervalMinutes: '15', touchFile: '_READY.dat', prefix: '', deleteAfterProcess: false },
@@ -45,6 +52,7 @@ function fromPipeline(p) {
     schema: {
       columns: p.schema.columns.map((c) => ({
         name: c.name,
+        source: text(c.source),
         type: c.type,
         required: !!c.required,
         maxLength: text(c.maxLength),
@@ -54,6 +62,7 @@ function fromPipeline(p) {
     },
     destination: { table: p.destination.table, keyColumns: p.destination.keyColumns.join(', ') },
     loadStrategy: p.loadStrategy,
+    schemaDrift: p.schemaDrift || 'ignore',
     partitions: text(p.partitions),
     maxErrors: text(p.maxErrors),
     polling: {
@@ -86,6 +95,7 @@ function toSpec(f) {
     schema: {
       columns: f.schema.columns.map((c) => {
         const col = { name: c.name, type: c.type, required: c.required };
+        if (orNull(c.source) !== null) col.source = c.source;
         if (numberOrNull(c.maxLength) !== null) col.maxLength = Number(c.maxLength);
         if (orNull(c.pattern) !== null) col.pattern = c.pattern;
         if (list(c.allowedValues).length) col.allowedValues = list(c.allowedValues);
@@ -94,6 +104,7 @@ function toSpec(f) {
     },
     destination: { table: f.destination.table, keyColumns: list(f.destination.keyColumns) },
     loadStrategy: f.loadStrategy,
+    schemaDrift: f.schemaDrift,
     partitions: numberOrNull(f.partitions) ?? 4,
     maxErrors: numberOrNull(f.maxErrors),
     polling: {
@@ -175,11 +186,11 @@ export function PipelineForm({ id, who }) {
   const field = (label, path, control, hint) => html`<${Field} label=${label} id=${idOf(path)} error=${errors[path]} hint=${hint}>${control}<//>`;
 
   const columns = form.schema.columns;
-  const columnPaths = columns.flatMap((_, i) => ['name', 'type', 'required', 'maxLength', 'pattern', 'allowedValues']
+  const columnPaths = columns.flatMap((_, i) => ['name', 'source', 'type', 'required', 'maxLength', 'pattern', 'allowedValues']
     .map((k) => `schema.columns[${i}].${k}`).concat([`schema.columns[${i}]`]));
   const shown = new Set(['name', 'connectorId', 'status', 'source', 'source.prefix', 'source.pattern', 'source.format',
     'source.csv', 'source.csv.delimiter', 'source.csv.quote', 'source.csv.header', 'source.compression', 'schema.columns',
-    'destination.table', 'destination.keyColumns', 'loadStrategy', 'partitions', 'maxErrors', 'polling',
+    'destination.table', 'destination.keyColumns', 'loadStrategy', 'schemaDrift', 'partitions', 'maxErrors', 'polling',
     'polling.enabled', 'polling.intervalMinutes', 'polling.touchFile', 'polling.prefix', 'polling.deleteAfterProcess',
     ...columnPaths]);
 
@@ -255,6 +266,7 @@ export function PipelineForm({ id, who }) {
               ${errors[`schema.columns[${i}]`] ? html`<p class="field-error" role="alert">${errors[`schema.columns[${i}]`]}</p>` : null}
               <div class="column-fields">
                 ${field(`Column ${i + 1} name`, p('name'), input(p('name'), { autocomplete: 'off', spellcheck: false }))}
+                ${field('Header name', p('source'), input(p('source'), { autocomplete: 'off', spellcheck: false, placeholder: 'as the name' }), 'When the file names it otherwise.')}
                 ${field('Type', p('type'), select(p('type'), TYPES.map((t) => [t, t])))}
                 <div class="field field-check">${check(p('required'))}<label for=${idOf(p('required'))}>Required</label></div>
                 ${field('Max length', p('maxLength'), input(p('maxLength'), { type: 'number', min: 1, inputmode: 'numeric', class: 'narrow' }))}
@@ -277,6 +289,7 @@ export function PipelineForm({ id, who }) {
           ${field('Table', 'destination.table', input('destination.table', { autocomplete: 'off', spellcheck: false }), 'Created from the columns if missing.')}
           ${field('Key columns', 'destination.keyColumns', input('destination.keyColumns', { placeholder: 'id' }), 'Comma-separated; needed for upsert.')}
           ${field('Load strategy', 'loadStrategy', select('loadStrategy', STRATEGIES))}
+          ${field('Schema drift', 'schemaDrift', select('schemaDrift', DRIFT), 'What a run does with columns the schema does not name.')}
           ${field('Partitions', 'partitions', input('partitions', { type: 'number', min: 1, max: 64, inputmode: 'numeric', class: 'narrow' }), 'Parts of the source loaded in parallel.')}
           ${field('Error threshold', 'maxErrors', input('maxErrors', { type: 'number', min: 0, inputmode: 'numeric', class: 'narrow' }), 'More failed rows fail the run; empty for no limit.')}
         </div>
