@@ -84,6 +84,16 @@ impl Harness {
     }
 
     async fn pipeline(&self, strategy: &str, extra: serde_json::Value) -> Pipeline {
+        self.try_pipeline(strategy, extra).await.expect("pipeline")
+    }
+
+    /// Creates a pipeline of the test's source, its definition patched by
+    /// `extra`; the use case's answer as it is.
+    async fn try_pipeline(
+        &self,
+        strategy: &str,
+        extra: serde_json::Value,
+    ) -> Result<Pipeline, crate::AppError> {
         let connector = self
             .app
             .create_connector(
@@ -105,35 +115,6 @@ impl Harness {
             "destination": {"table": "customers", "keyColumns": ["id"]},
             "loadStrategy": strategy,
             "partitions": 4
-        });
-        crate::usecases::merge_patch(&mut spec, &extra);
-        self.app
-            .create_pipeline(&self.admin, from_json(spec).expect("spec"))
-            .await
-            .expect("pipeline")
-    }
-
-    async fn try_pipeline(
-        &self,
-        strategy: &str,
-        extra: serde_json::Value,
-    ) -> Result<Pipeline, crate::AppError> {
-        let connector = self
-            .app
-            .create_connector(
-                &self.admin,
-                from_json(json!({"name": "mem", "type": "s3", "config": {"bucket": "b"}}))
-                    .expect("spec"),
-            )
-            .await
-            .expect("connector");
-        let mut spec = json!({
-            "name": "customers",
-            "connectorId": connector.id,
-            "source": {"prefix": "in/", "pattern": "*.csv"},
-            "schema": {"columns": [{"name": "id", "type": "integer"}]},
-            "destination": {"table": "customers"},
-            "loadStrategy": strategy
         });
         crate::usecases::merge_patch(&mut spec, &extra);
         self.app
